@@ -11,6 +11,7 @@ import importlib
 import os
 import sys
 import types
+import warnings
 
 import torch
 
@@ -91,6 +92,8 @@ def fix_mmcv_ops():
     sys.modules['mmcv.ops'] = stub
     import mmcv
     mmcv.ops = stub
+    # mmcv.cnn warns about the same absence on import; the stub's error says it when it matters
+    warnings.filterwarnings('ignore', message='Fail to import ``MultiScaleDeformableAttention')
     APPLIED.append('mmcv_ops')
     return True
 
@@ -112,20 +115,25 @@ def _load_full_checkpoint(filename, map_location):
     return torch.load(filename, map_location=map_location, weights_only=False)
 
 
-def _mmengine_load_is_weights_only() -> bool:
+def _torch_defaults_to_weights_only() -> bool:
+    default = getattr(torch.serialization, '_default_to_weights_only', None)
+    if callable(default):
+        return bool(default(None))
+    return tuple(int(x) for x in torch.__version__.split('+')[0].split('.')[:2]) >= (2, 6)
+
+
+def needs_checkpoint_fix(load_fn=None) -> bool:
+    """True when torch defaults to weights_only and mmengine's loader does not pass it."""
     import inspect
-
-    from mmengine.runner import checkpoint as ckpt
-    src = inspect.getsource(ckpt.load_from_local)
-    weights_only_default = getattr(torch.serialization, '_default_to_weights_only', None)
-    default_true = (weights_only_default(None) if callable(weights_only_default) else
-                    tuple(int(x) for x in torch.__version__.split('.')[:2]) >= (2, 6))
-    return default_true and 'weights_only' not in src
+    if load_fn is None:
+        from mmengine.runner.checkpoint import load_from_local as load_fn
+    return _torch_defaults_to_weights_only() and 'weights_only' not in inspect.getsource(
+        load_fn)
 
 
-def fix_checkpoint_loading():
+def fix_checkpoint_loading(load_fn=None):
     """Re-register mmengine's local-file checkpoint loader with ``weights_only=False``."""
-    if not _mmengine_load_is_weights_only():
+    if not needs_checkpoint_fix(load_fn):
         return False
     from mmengine.runner.checkpoint import CheckpointLoader
     CheckpointLoader.register_scheme(prefixes='', loader=_load_full_checkpoint, force=True)

@@ -1,0 +1,14 @@
+# Runtime for self-supervised pre-training: mmpretrain's runtime (default_scope='mmpretrain')
+# plus mmhandmim's registrations and resumable random state.
+_base_ = ['mmpretrain::_base_/default_runtime.py']
+
+custom_imports = dict(imports=['mmhandmim'], allow_failed_imports=False)
+
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=50),
+    checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=3, save_last=True),
+    # saves python/numpy/torch RNG states in checkpoints so --resume continues exactly
+    rng_state=dict(type='RNGStateHook'),
+)
+randomness = dict(seed=0, diff_rank_seed=False, deterministic=False)
+log_processor = dict(window_size=10)

@@ -1,0 +1,91 @@
+"""Shared plumbing of the ``tools/`` entry points: config loading, pre-flight checks and
+turning the errors users cause into one clear line instead of a library traceback."""
+import os
+import sys
+from contextlib import contextmanager
+
+#: set to 1 to see the full traceback of errors reported on one line
+DEBUG_ENV = 'MMHANDMIM_DEBUG'
+
+
+class UserInputError(Exception):
+    """An error in what the user gave us (paths, config values); reported on one line."""
+
+
+def load_config(path, cfg_options=None):
+    from mmengine.config import Config, DictAction  # noqa: F401
+    if not os.path.isfile(path):
+        raise UserInputError(f'config file not found: {path!r} (give the path to a .py '
+                             'config, e.g. configs/handmim_vit-b.py)')
+    cfg = Config.fromfile(path)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    return cfg
+
+
+def check_file(path, what):
+    if path and not os.path.isfile(os.path.expanduser(path)):
+        raise UserInputError(f'{what} not found: {path!r}')
+
+
+def _iter_dataset_cfgs(cfg):
+    for loader_key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        loader = cfg.get(loader_key)
+        if not loader:
+            continue
+        stack = [(f'{loader_key}.dataset', loader.get('dataset'))]
+        while stack:
+            where, ds = stack.pop()
+            if not isinstance(ds, dict):
+                continue
+            yield where, ds
+            if isinstance(ds.get('dataset'), dict):  # wrappers: RepeatDataset, ...
+                stack.append((f'{where}.dataset', ds['dataset']))
+            for i, sub in enumerate(ds.get('datasets') or []):  # ConcatDataset
+                stack.append((f'{where}.datasets[{i}]', sub))
+
+
+def check_data_roots(cfg, loaders=('train_dataloader', 'val_dataloader', 'test_dataloader')):
+    """Fail early, naming the config key, when a dataset's ``data_root`` does not exist."""
+    for where, ds in _iter_dataset_cfgs(cfg):
+        if not where.startswith(loaders):
+            continue
+        root = ds.get('data_root')
+        if root and not os.path.isdir(os.path.expanduser(root)):
+            raise UserInputError(
+                f'data root not found: {root!r} (set by {where}.data_root). Prepare the data '
+                'as README "Data preparation" describes, or point the config at it with '
+                f'--cfg-options {where}.data_root=PATH')
+
+
+def _one_line(exc):
+    msg = str(exc).strip().strip('"\'')
+    # mmengine wraps build errors as "class `A` in x: class `B` in y: <root cause>"
+    return ' '.join(msg.split())
+
+
+@contextmanager
+def user_errors(prog):
+    """Report errors a user can fix on one line (exit 2); real bugs keep their traceback."""
+    try:
+        yield
+    except UserInputError as exc:
+        _report(prog, exc)
+    except FileNotFoundError as exc:
+        _report(prog, exc)
+    except KeyError as exc:
+        if 'registry' in str(exc) and 'is not in the' in str(exc):
+            _report(prog, exc, hint='unknown module type: check the spelling of `type=` in '
+                    'the config and that custom_imports lists the package that registers it')
+        else:
+            raise
+
+
+def _report(prog, exc, hint=None):
+    if os.environ.get(DEBUG_ENV) == '1':
+        raise exc
+    line = f'{prog}: error: {_one_line(exc)}'
+    if hint:
+        line += f' ({hint})'
+    print(line, file=sys.stderr)
+    sys.exit(2)
