@@ -3,3 +3,4 @@ import mmpose.models  # noqa: F401  (fills mmpose's registries before we add to 
 import mmpretrain.models  # noqa: F401
 
 from . import engine  # noqa: F401,E402
+from . import hand_model  # noqa: F401,E402

@@ -1,9 +1,24 @@
-"""Shared test setup: the stack's run-time fixes come before anything imports mmengine."""
+"""Shared test setup: the stack's run-time fixes come before anything imports mmengine, and
+the package cache (stand-in hand model, parsed annotation arrays) lives in a temporary folder
+for the session, so tests never read or write ~/.cache (subprocesses inherit it)."""
 import os
+import shutil
 import sys
+import tempfile
+
+import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+_CACHE = tempfile.mkdtemp(prefix='mmhandmim_test_cache_')
+os.environ['MMHANDMIM_CACHE'] = _CACHE
+
 import mmhandmim.compat  # noqa: E402,F401  (must precede mmengine/mmcv imports)
+
+
+@pytest.fixture(scope='session', autouse=True)
+def _remove_test_cache():
+    yield
+    shutil.rmtree(_CACHE, ignore_errors=True)
