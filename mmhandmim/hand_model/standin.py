@@ -18,6 +18,7 @@ from typing import Any, Dict
 
 import numpy as np
 
+from ..utils.cache import cache_root
 from .keypoints import MANO16_PARENTS
 from .mano_io import MANO_FILENAMES
 from .standin_geometry import TIP_IDS, build_standin_mesh
@@ -31,11 +32,10 @@ STANDIN_VERSION = 1
 STANDIN_KEY = 'standin_info'
 #: fingertip vertex ids of the stand-in, ordered (thumb, index, middle, ring, pinky)
 STANDIN_FINGERTIP_IDS = TIP_IDS
-CACHE_ENV = 'MMHANDMIM_CACHE'
+
 _SOURCES = ('keypoints.py', 'standin.py', 'standin_geometry.py', 'standin_pose.py',
             'standin_rig.py')
 _MIRROR_AA = np.array([1.0, -1.0, -1.0])   # axis-angle of the mirrored (left) hand
-
 
 def source_hash() -> str:
     """Hash of the code that generates the stand-in (its cache key)."""
@@ -45,7 +45,6 @@ def source_hash() -> str:
         with open(os.path.join(here, name), 'rb') as f:
             h.update(f.read())
     return h.hexdigest()[:12]
-
 
 def build_standin_mano_dict(is_rhand: bool = True) -> Dict[str, Any]:
     """Build the stand-in hand model (not MANO) as a MANO-format dict (numpy/scipy only)."""
@@ -81,7 +80,6 @@ def build_standin_mano_dict(is_rhand: bool = True) -> Dict[str, Any]:
     }
     return data
 
-
 def _mirror(data: Dict[str, Any]) -> Dict[str, Any]:
     """Right -> left hand: x -> -x, faces re-wound, pose parameters (x, y, z) -> (x, -y, -z)."""
     out = dict(data)
@@ -95,16 +93,9 @@ def _mirror(data: Dict[str, Any]) -> Dict[str, Any]:
                                * _MIRROR_AA).reshape(45, 45)
     return out
 
-
 def is_standin(data: Dict[str, Any]) -> bool:
     """True when a loaded MANO-format dict is the stand-in (it carries ``STANDIN_KEY``)."""
     return isinstance(data.get(STANDIN_KEY), dict)
-
-
-def cache_root() -> str:
-    return os.path.expanduser(os.environ.get(CACHE_ENV) or os.path.join('~', '.cache',
-                                                                         'mmhandmim'))
-
 
 def standin_mano_dir() -> str:
     """Directory holding the stand-in's MANO_RIGHT.pkl and MANO_LEFT.pkl (built if missing)."""
@@ -119,7 +110,6 @@ def standin_mano_dir() -> str:
         for rh in missing:
             _write_atomic(os.path.join(target, MANO_FILENAMES[rh]), build_standin_mano_dict(rh))
     return target
-
 
 def _write_atomic(path: str, data: Dict[str, Any]) -> None:
     # a concurrent reader sees either no file or a complete one

@@ -156,7 +156,7 @@ def test_cache_is_reused_and_written_atomically(standin_dir, monkeypatch, tmp_pa
     assert stamp == [os.stat(os.path.join(standin_dir, n)).st_mtime_ns
                      for n in os.listdir(standin_dir)]
     # a fresh cache root builds again
-    monkeypatch.setenv(standin.CACHE_ENV, str(tmp_path))
+    monkeypatch.setenv('MMHANDMIM_CACHE', str(tmp_path))
     with pytest.raises(AssertionError, match='rebuilt'):
         standin.standin_mano_dir()
     assert not [n for n in os.listdir(os.path.join(tmp_path, 'standin_mano',
