@@ -1,1 +1,3 @@
+from .handmim_schedule_hooks import (FreezeLastLayerHook, TeacherEMAHook,  # noqa: F401
+                                     TeacherTempHook)
 from .rng_state_hook import RNGStateHook  # noqa: F401

@@ -1,0 +1,1 @@
+from .multiview import HandMultiView  # noqa: F401

@@ -1,0 +1,1 @@
+from . import selfsup  # noqa: F401

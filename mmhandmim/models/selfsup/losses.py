@@ -1,0 +1,93 @@
+"""Teacher-student distillation losses of HandMIM: L_pose (eq. 6) and L_patch (eq. 7).
+
+The module owns the state the losses need (DINO practice): the teacher centres of class and
+patch outputs and the temperatures. All math is float32, whatever autocast produced.
+"""
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from mmpretrain.registry import MODELS
+from torch import nn
+
+
+def _all_reduce_sum(tensor):
+    if dist.is_available() and dist.is_initialized():
+        dist.all_reduce(tensor)
+    return tensor
+
+
+@MODELS.register_module()
+class HandMIMDistillLoss(nn.Module):
+    """Cross-entropy between centred, sharpened teacher outputs and student outputs.
+
+    Args:
+        out_dim (int) / patch_out_dim (int): prototypes of class and patch outputs.
+        student_temp (float): 0.1.
+        teacher_temp / teacher_patch_temp (float): start values; ``TeacherTempHook`` sets them
+            during training (warm-up 0.04 -> 0.07).
+        center_momentum (float): 0.9; one centre per output kind, averaged over processes.
+    """
+
+    def __init__(self, out_dim, patch_out_dim=None, student_temp=0.1, teacher_temp=0.04,
+                 teacher_patch_temp=0.04, center_momentum=0.9):
+        super().__init__()
+        self.student_temp = student_temp
+        self.teacher_temp, self.teacher_patch_temp = teacher_temp, teacher_patch_temp
+        self.center_momentum = center_momentum
+        self.register_buffer('center', torch.zeros(1, out_dim))
+        self.register_buffer('patch_center', torch.zeros(1, patch_out_dim or out_dim))
+
+    def teacher_probs(self, logits, patch=False):
+        center, temp = ((self.patch_center, self.teacher_patch_temp) if patch else
+                        (self.center, self.teacher_temp))
+        return F.softmax((logits.float() - center) / temp, dim=-1)
+
+    def _cross_entropy(self, teacher_probs, student_logits):
+        log_p = F.log_softmax(student_logits.float() / self.student_temp, dim=-1)
+        return -(teacher_probs * log_p).sum(-1)
+
+    def cls_loss(self, student_logits, teacher_probs):
+        """Cross-view loss (eq. 6), averaged over all pairs of different views.
+
+        Args:
+            student_logits (list[Tensor]): ``(B, K)`` per student view (global views first,
+                then local views, as in iBOT).
+            teacher_probs (list[Tensor]): ``(B, K)`` per global view.
+        """
+        total, terms = 0., 0
+        for q, t in enumerate(teacher_probs):
+            for v, s in enumerate(student_logits):
+                if v != q:
+                    total = total + self._cross_entropy(t, s).mean()
+                    terms += 1
+        return total / terms
+
+    def patch_loss(self, student_logits, teacher_probs, image_index, num_images):
+        """Masked-patch loss (eq. 7): mean over each image's masked patches, then over images.
+
+        Args:
+            student_logits / teacher_probs (Tensor): ``(M, K)`` at the M masked patches of all
+                views of the batch. image_index (Tensor): ``(M,)`` long, which of the
+                ``num_images`` (view, sample) images each masked patch belongs to. Unmasked
+                images count as 0, as in iBOT.
+        """
+        ce = self._cross_entropy(teacher_probs, student_logits)
+        per_image = ce.new_zeros(num_images).index_add_(0, image_index, ce)
+        count = torch.bincount(image_index, minlength=num_images).clamp(min=1)
+        return (per_image / count).mean()
+
+    @torch.no_grad()
+    def update_center(self, teacher_cls=None, teacher_patch=None):
+        """EMA of the batch mean of the teacher outputs, all-reduced across processes.
+
+        ``teacher_cls (N, K)``; ``teacher_patch (..., K)`` (all patches, masked or not).
+        """
+        for name, logits in (('center', teacher_cls), ('patch_center', teacher_patch)):
+            if logits is None:
+                continue
+            logits = logits.float().flatten(0, -2)
+            stats = torch.cat([logits.sum(0), logits.new_tensor([logits.shape[0]])])
+            stats = _all_reduce_sum(stats)  # sum and count: exact with uneven batches
+            batch_center = (stats[:-1] / stats[-1]).unsqueeze(0)
+            center = getattr(self, name)
+            center.mul_(self.center_momentum).add_(batch_center, alpha=1 - self.center_momentum)

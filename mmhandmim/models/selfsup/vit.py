@@ -1,0 +1,83 @@
+"""Masked ViT backbone for HandMIM pre-training.
+
+A ``VisionTransformer`` plus one ``mask_token``: masked patch embeddings are replaced by it
+*before* the positional embedding is added (iBOT, BEiT), so a masked token still knows where
+it is. Apart from ``mask_token`` the state dict is that of ``VisionTransformer``; see
+``checkpoint.py`` for turning an algorithm checkpoint into a plain backbone checkpoint.
+"""
+import torch
+from mmengine.model.weight_init import trunc_normal_
+from mmpretrain.models import VisionTransformer
+from mmpretrain.models.utils import resize_pos_embed
+from mmpretrain.registry import MODELS
+from torch import nn
+
+
+@MODELS.register_module()
+class HandMIMViT(VisionTransformer):
+    """``VisionTransformer`` that accepts a patch mask.
+
+    Args:
+        level_indices (Sequence[int], optional): blocks (0-based) whose outputs feed the pixel
+            decoder. Default: the ends of the four quarters of the depth, i.e. blocks 3, 6, 9,
+            12 of a 12-block ViT (indices 2, 5, 8, 11) and 6, 12, 18, 24 of ViT-L.
+        Other arguments are those of ``VisionTransformer``.
+    """
+
+    def __init__(self, *args, level_indices=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.with_cls_token:
+            raise ValueError('HandMIMViT needs the class token (pose alignment reads it)')
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, self.embed_dims))
+        if level_indices is None:
+            level_indices = [self.num_layers * k // 4 - 1 for k in range(1, 5)]
+        self.level_indices = tuple(i % self.num_layers for i in level_indices)
+
+    def init_weights(self):
+        super().init_weights()
+        trunc_normal_(self.mask_token, std=0.02)
+
+    def embed_patches(self, x, mask=None):
+        """Patch embeddings ``(B, N, C)`` with masked ones (``mask (B, h, w)`` True) replaced."""
+        x, hw = self.patch_embed(x)
+        if mask is not None:
+            if tuple(mask.shape[-2:]) != tuple(hw):
+                raise ValueError(f'mask grid {tuple(mask.shape[-2:])} != patch grid {hw}')
+            x = torch.where(mask.flatten(1).unsqueeze(-1).bool(), self.mask_token.to(x.dtype), x)
+        return x, hw
+
+    def _tokens(self, x, mask):
+        x, hw = self.embed_patches(x, mask)
+        x = torch.cat((self.cls_token.expand(x.shape[0], -1, -1), x), dim=1)
+        x = x + resize_pos_embed(self.pos_embed, self.patch_resolution, hw,
+                                 mode=self.interpolate_mode,
+                                 num_extra_tokens=self.num_extra_tokens)
+        return self.pre_norm(self.drop_after_pos(x)), hw
+
+    def _blocks(self, x):
+        """Yields ``(block index, tokens)`` after each block, the last one final-normed."""
+        for i, layer in enumerate(self.layers):
+            x = layer(x)
+            if i == len(self.layers) - 1 and self.final_norm:
+                x = self.ln1(x)
+            yield i, x
+
+    def forward(self, x, mask=None):
+        """``VisionTransformer.forward`` (same outputs) with optional masking."""
+        x, hw = self._tokens(x, mask)
+        return tuple(self._format_output(out, hw) for i, out in self._blocks(x)
+                     if i in self.out_indices)
+
+    def forward_features(self, x, mask=None):
+        """Returns ``(cls (B, C), patches (B, N, C), levels)`` for HandMIM.
+
+        ``levels`` are the patch tokens ``(B, N, C)`` after the ``level_indices`` blocks, in
+        block order.
+        """
+        x, _ = self._tokens(x, mask)
+        levels = []
+        for i, out in self._blocks(x):
+            if i in self.level_indices:
+                levels.append(out[:, self.num_extra_tokens:])
+            x = out
+        return x[:, 0], x[:, self.num_extra_tokens:], levels
