@@ -1,0 +1,25 @@
+"""Stand-in datasets in the real datasets' file layouts (FreiHAND v2, HO3D v2, unlabeled hand
+crops), rendered from the procedural stand-in hand model (not MANO), so the loaders written
+for the real data run on them.
+
+Conventions of the stored data (also written to each root's ``standin_info.json``):
+
+* MANO parameters: 48 axis-angle pose values (global orientation + 15 finger joints) with
+  the finger part *relative to* ``hands_mean`` (smplx ``flat_hand_mean=False``), 10 betas and
+  a translation added after posing (MANO rotates about the rest-pose root joint J0).
+  ``MANOLayer('standin', flat_hand_mean=False)`` re-poses the stored parameters into the
+  stored vertices and joints (to ~1e-7 m).
+* Fingertips are the stand-in's own vertex ids (``STANDIN_FINGERTIP_IDS``).
+* FreiHAND and the unlabeled crops: OpenCV camera frame (+z forward), ``u = K x / z``;
+  HO3D: OpenGL frame (hand at -z), ``F = diag(1, -1, -1)`` before projecting with camMat.
+* Every sample's random generator is ``default_rng([seed, split_id, index...])``: the output
+  is a function of the seed and the arguments only.
+"""
+from .common import GENERATOR_VERSION, INFO_FILE, OutputExistsError, sample_rng
+from .freihand_writer import generate_freihand
+from .ho3d_writer import generate_ho3d
+from .scene import CV_TO_GL, StandinHands
+from .unlabeled_writer import generate_unlabeled
+
+__all__ = ['GENERATOR_VERSION', 'INFO_FILE', 'OutputExistsError', 'sample_rng', 'CV_TO_GL',
+           'StandinHands', 'generate_freihand', 'generate_ho3d', 'generate_unlabeled']
