@@ -1,0 +1,99 @@
+"""The complete FreiHAND / HO3D evaluation on arrays, and the official score-file names."""
+from collections import OrderedDict
+
+import numpy as np
+
+from .alignment import procrustes_align, scale_translation_align
+from .errors import PCK_THRESHOLDS, auc, mean_error, pck_curve, point_distances
+from .fscore import F_THRESHOLDS, f_score
+from .validation import check_prediction
+
+PROTOCOLS = ('freihand', 'ho3d')
+
+
+def _summary(dists):
+    """(mean error in mm, AUC, mean PCK curve) of an (N, K) distance array in metres."""
+    pck = pck_curve(dists, PCK_THRESHOLDS)
+    return mean_error(dists) * 1000.0, auc(pck, PCK_THRESHOLDS), pck.mean(axis=0)
+
+
+def evaluate_hand_mesh(pred_xyz, pred_verts, gt_xyz, gt_verts, protocol='freihand',
+                       return_per_sample=False):
+    """Official FreiHAND/HO3D metrics for (N, 21, 3) joints and (N, V, 3) vertices in metres.
+
+    Joints are compared in the submitted order. Procrustes is fitted separately on joints and
+    on vertices, as the official scripts do.
+
+    Returns:
+        dict of floats: ``mpjpe, pa_mpjpe, mpvpe, pa_mpvpe`` (mm), ``auc_j, pa_auc_j, auc_v,
+        pa_auc_v`` (0..1), ``f5, pa_f5, f15, pa_f15`` (0..1), plus ``st_mpjpe, st_auc_j``
+        for ``protocol='ho3d'``. With ``return_per_sample=True`` also ``per_sample`` (dict of
+        (N,) arrays: mean errors in mm and F-scores) and ``pck_curves`` (dict with
+        ``thresholds_mm`` and the mean PCK curve of each error kind).
+
+    Raises:
+        ValueError: wrong shapes or sample counts, non-finite values, or a vertex count that
+            differs from the ground truth's.
+    """
+    if protocol not in PROTOCOLS:
+        raise ValueError(f'protocol must be one of {PROTOCOLS}, got {protocol!r}')
+    pred_xyz, pred_verts, gt_xyz, gt_verts = check_prediction(
+        pred_xyz, pred_verts, gt_xyz, gt_verts)
+
+    dists = {
+        'j': point_distances(pred_xyz, gt_xyz),
+        'pa_j': point_distances(procrustes_align(pred_xyz, gt_xyz), gt_xyz),
+        'v': point_distances(pred_verts, gt_verts),
+    }
+    pa_verts = procrustes_align(pred_verts, gt_verts)
+    dists['pa_v'] = point_distances(pa_verts, gt_verts)
+    if protocol == 'ho3d':
+        dists['st_j'] = point_distances(scale_translation_align(pred_xyz, gt_xyz), gt_xyz)
+    fs = f_score(pred_verts, gt_verts, F_THRESHOLDS)
+    pa_fs = f_score(pa_verts, gt_verts, F_THRESHOLDS)
+
+    names = {'j': ('mpjpe', 'auc_j'), 'pa_j': ('pa_mpjpe', 'pa_auc_j'),
+             'v': ('mpvpe', 'auc_v'), 'pa_v': ('pa_mpvpe', 'pa_auc_v'),
+             'st_j': ('st_mpjpe', 'st_auc_j')}
+    result, curves = {}, {'thresholds_mm': PCK_THRESHOLDS * 1000.0}
+    for kind, d in dists.items():
+        err_key, auc_key = names[kind]
+        result[err_key], result[auc_key], curves[kind] = _summary(d)
+    for col, th in enumerate(F_THRESHOLDS):
+        tag = round(th * 1000)
+        result[f'f{tag}'] = float(fs[:, col].mean())
+        result[f'pa_f{tag}'] = float(pa_fs[:, col].mean())
+
+    if return_per_sample:
+        per_sample = {names[kind][0]: d.mean(axis=1) * 1000.0 for kind, d in dists.items()}
+        for col, th in enumerate(F_THRESHOLDS):
+            tag = round(th * 1000)
+            per_sample[f'f{tag}'] = fs[:, col]
+            per_sample[f'pa_f{tag}'] = pa_fs[:, col]
+        result['per_sample'] = per_sample
+        result['pck_curves'] = curves
+    return result
+
+
+def official_scores(metrics, protocol='freihand'):
+    """The official ``scores.txt`` entries, in order, from ``evaluate_hand_mesh``'s dict.
+
+    Mean errors are in cm as the official scripts write them. HO3D calls the aligned joint
+    entries ``xyz_procrustes_al_*`` and adds ``xyz_scale_trans_al_*``; its mesh entries keep
+    FreiHAND's ``mesh_al_*`` names (checked against shreyashampali/ho3d eval.py).
+    """
+    if protocol not in PROTOCOLS:
+        raise ValueError(f'protocol must be one of {PROTOCOLS}, got {protocol!r}')
+    xyz_al = 'xyz_procrustes_al' if protocol == 'ho3d' else 'xyz_al'
+    entries = [('xyz_mean3d', metrics['mpjpe'] / 10.0), ('xyz_auc3d', metrics['auc_j']),
+               (f'{xyz_al}_mean3d', metrics['pa_mpjpe'] / 10.0),
+               (f'{xyz_al}_auc3d', metrics['pa_auc_j'])]
+    if protocol == 'ho3d':
+        entries += [('xyz_scale_trans_al_mean3d', metrics['st_mpjpe'] / 10.0),
+                    ('xyz_scale_trans_al_auc3d', metrics['st_auc_j'])]
+    entries += [('mesh_mean3d', metrics['mpvpe'] / 10.0), ('mesh_auc3d', metrics['auc_v']),
+                ('mesh_al_mean3d', metrics['pa_mpvpe'] / 10.0),
+                ('mesh_al_auc3d', metrics['pa_auc_v']),
+                ('f_score_5', metrics['f5']), ('f_al_score_5', metrics['pa_f5']),
+                ('f_score_15', metrics['f15']), ('f_al_score_15', metrics['pa_f15'])]
+    return OrderedDict(entries)

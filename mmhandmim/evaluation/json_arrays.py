@@ -1,0 +1,103 @@
+"""Fast, exact reading of JSON files that hold rectangular nested lists of numbers.
+
+``json.load`` needs about 8 s for FreiHAND's 100-200 MB vertex files on a 2-core machine and
+builds millions of Python floats. Here the bracket/comma structure is checked on the text
+with the numbers and whitespace deleted (``bytes.translate``, C speed), and the numbers are
+parsed by ``np.fromstring``, which rounds correctly (the same float64 values as ``json``;
+measured about 2x faster than ``json.load`` + ``np.array`` on FreiHAND-sized files). Anything
+unusual (NaN, ragged lists, syntax errors) makes ``parse_array_list`` return None, and the
+caller falls back to ``json`` for an exact diagnosis. Known leniency: number spellings that
+JSON forbids but C's strtod reads the obvious way ('+1', '01', '1.') are accepted.
+"""
+import warnings
+
+import numpy as np
+
+_NUMBER_AND_SPACE = b'0123456789.-+eE \t\n\r'
+_BRACKETS_TO_SPACE = bytes.maketrans(b'[]', b'  ')
+
+
+def _rect_skeleton(shape):
+    """The skeleton (numbers and whitespace removed) of a nested list with this shape."""
+    skel = b''
+    for dim in reversed(shape):
+        skel = b'[' + b','.join([skel] * dim) + b']' if dim else b'[]'
+    return skel
+
+
+def _infer_shape(skel):
+    """Shape implied by the first element at every depth of a skeleton, or None."""
+    depth = len(skel) - len(skel.lstrip(b'['))
+    if depth == 0:
+        return None
+    shape = []
+    for level in range(depth):
+        closer = b']' * (depth - level)
+        end = skel.find(closer, level)
+        if end < 0:
+            return None
+        first = skel[level:end + len(closer)]
+        inner = first[1:-1]
+        if not inner:
+            shape.append(0)
+            break
+        sep = b']' * (depth - level - 1) + b','
+        shape.append(inner.count(sep) + 1)
+    return tuple(shape)
+
+
+def _split_top_level(skel):
+    """Skeletons of the elements of a top-level list whose elements are nested lists."""
+    if not (skel.startswith(b'[') and skel.endswith(b']')):
+        return None
+    body, parts = skel[1:-1], []
+    while body:
+        depth = len(body) - len(body.lstrip(b'['))
+        if depth == 0:
+            return None
+        end = body.find(b']' * depth) + depth
+        if end < depth:
+            return None
+        parts.append(body[:end])
+        body = body[end:]
+        if body:
+            if not body.startswith(b','):
+                return None
+            body = body[1:]
+    return parts
+
+
+def parse_array_list(raw, top_level_list=True):
+    """Parse JSON text into float64 arrays without building Python objects.
+
+    Args:
+        raw: the file's bytes.
+        top_level_list: True when the text is a list of rectangular arrays (``pred.json``:
+            ``[xyz_list, verts_list]``); False when the text is one rectangular array.
+
+    Returns:
+        list of float64 arrays (or a single array when ``top_level_list`` is False), or None
+        when the text is not of that simple form (the caller then uses ``json``).
+    """
+    skel = raw.translate(None, _NUMBER_AND_SPACE)
+    parts = _split_top_level(skel) if top_level_list else [skel]
+    if not parts:
+        return None
+    shapes = [_infer_shape(p) for p in parts]
+    if any(s is None or p != _rect_skeleton(s) for s, p in zip(shapes, parts)):
+        return None
+    sizes = [int(np.prod(s)) for s in shapes]
+    with warnings.catch_warnings():
+        # numpy warns (DeprecationWarning) instead of failing when it stops early,
+        # e.g. at two numbers separated only by whitespace
+        warnings.simplefilter('error')
+        try:
+            values = np.fromstring(raw.translate(_BRACKETS_TO_SPACE), dtype=np.float64,
+                                   sep=',')
+        except (ValueError, DeprecationWarning):
+            return None
+    if values.size != sum(sizes):
+        return None
+    arrays = [chunk.reshape(shape) for chunk, shape in
+              zip(np.split(values, np.cumsum(sizes)[:-1]), shapes)]
+    return arrays if top_level_list else arrays[0]
