@@ -1,8 +1,15 @@
-"""Import every submodule that registers something, so ``import mmhandmim`` registers all."""
+"""Import every submodule that registers something, so ``import mmhandmim`` registers all.
+
+Pre-training modules go to mmpretrain's registries, fine-tuning modules (hand model, mesh
+datasets and transforms, estimator, head, losses, metric) to mmpose's; generic hooks to
+mmengine's root registry, which both hosts' registries fall back to.
+"""
 import mmpose.models  # noqa: F401  (fills mmpose's registries before we add to them)
 import mmpretrain.models  # noqa: F401
 
 from . import datasets  # noqa: F401,E402
 from . import engine  # noqa: F401,E402
+from . import evaluation  # noqa: F401,E402
 from . import hand_model  # noqa: F401,E402
 from . import models  # noqa: F401,E402
+from .evaluation import metrics  # noqa: F401,E402

@@ -22,3 +22,23 @@ import mmhandmim.compat  # noqa: E402,F401  (must precede mmengine/mmcv imports)
 def _remove_test_cache():
     yield
     shutil.rmtree(_CACHE, ignore_errors=True)
+
+
+# Tests that build from a registry use one of these instead of init_default_scope, which
+# would leak the scope into every later test (mmengine builds in the default scope).
+def _scoped(scope):
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope(scope):
+        yield
+
+
+@pytest.fixture
+def mmpose_scope():
+    """Build from mmpose's registries (mesh datasets, transforms, estimator, metric)."""
+    yield from _scoped('mmpose')
+
+
+@pytest.fixture
+def mmpretrain_scope():
+    """Build from mmpretrain's registries (pre-training modules)."""
+    yield from _scoped('mmpretrain')

@@ -3,6 +3,11 @@ import torch
 
 
 @pytest.fixture(autouse=True)
+def _pretrain_scope(mmpretrain_scope):
+    """Pre-training modules build from mmpretrain's registries."""
+
+
+@pytest.fixture(autouse=True)
 def single_thread_torch():
     """Tiny models run ~10x faster on one thread than with 2 threads on a shared 2-core box
     (measured: 40 ms vs 0.3-1.8 s per step under load)."""

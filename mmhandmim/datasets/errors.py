@@ -1,0 +1,15 @@
+"""One clear error for a dataset root that does not match its expected layout."""
+
+
+class DatasetLayoutError(FileNotFoundError):
+    """Raised when a dataset root is missing files or has inconsistent counts.
+
+    A FileNotFoundError, so the tools report it on one line.
+    """
+
+
+def layout_error(dataset, root, problems, expected_tree):
+    lines = '; '.join(problems)
+    return DatasetLayoutError(
+        f'{dataset} at {root!r} is not usable: {lines}. Expected layout: {expected_tree}. '
+        'See README "Data preparation".')

@@ -1,0 +1,1 @@
+from .hand_mesh_metric import HandMeshMetric  # noqa: F401

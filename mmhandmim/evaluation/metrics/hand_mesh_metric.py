@@ -1,0 +1,106 @@
+"""FreiHAND / HO3D mesh metrics for MMEngine evaluators, and benchmark submission writing.
+
+The numbers come from ``evaluate_hand_mesh`` (the functions the standalone evaluator uses) on
+the predictions converted to the benchmark's joint order and camera frame, so this metric and
+``tools/analysis/eval_hand_mesh.py`` on the written ``pred.json`` agree exactly.
+"""
+import os.path as osp
+
+import numpy as np
+from mmengine.evaluator import BaseMetric
+from mmengine.logging import MMLogger
+from mmpose.registry import METRICS
+
+from ...datasets.transforms.camera_geometry import GL_TO_CV, split_similarity
+from ...hand_model.keypoints import convert_keypoints
+from ..functional import evaluate_hand_mesh
+from ..report import format_table
+from ..submission import write_submission
+
+#: the benchmark's joint order and camera frame (3x3 applied to OpenCV-frame points)
+PROTOCOL_SPACE = dict(freihand=('freihand', np.eye(3)), ho3d=('ho3d', GL_TO_CV))
+DEFAULT_KEYS = ('pa_mpjpe', 'pa_mpvpe', 'mpjpe', 'mpvpe', 'pa_f5', 'pa_f15', 'f5', 'f15',
+                'pa_auc_j', 'pa_auc_v')
+
+
+def _array(x):
+    return x.detach().cpu().numpy() if hasattr(x, 'detach') else np.asarray(x)
+
+
+@METRICS.register_module()
+class HandMeshMetric(BaseMetric):
+    """PA-MPJPE, PA-MPVPE, MPJPE, MPVPE (mm), F@5/F@15 and AUCs, as the official scripts.
+
+    Args:
+        protocol: 'freihand' or 'ho3d' (joint order, camera frame and HO3D's extra
+            scale+translation alignment).
+        metric_keys: which of ``evaluate_hand_mesh``'s keys to report.
+        format_only: only write the submission (``pred.json`` + ``pred.zip``) in the
+            dataset's order, the benchmark's joint order and frame; no ground truth needed.
+        outfile_dir: where the submission goes (required with ``format_only``).
+        overwrite: replace an existing submission in ``outfile_dir``.
+    """
+
+    default_prefix = 'mesh'
+
+    def __init__(self, protocol='freihand', metric_keys=DEFAULT_KEYS, format_only=False,
+                 outfile_dir=None, overwrite=False, collect_device='cpu', prefix=None):
+        super().__init__(collect_device=collect_device, prefix=prefix)
+        if protocol not in PROTOCOL_SPACE:
+            raise ValueError(f'protocol must be one of {sorted(PROTOCOL_SPACE)}, got '
+                             f'{protocol!r}')
+        if format_only and not outfile_dir:
+            raise ValueError('HandMeshMetric(format_only=True) needs outfile_dir=DIR for '
+                             'pred.json/pred.zip')
+        self.protocol, self.metric_keys = protocol, tuple(metric_keys)
+        self.format_only, self.outfile_dir, self.overwrite = format_only, outfile_dir, overwrite
+
+    def process(self, data_batch, data_samples):
+        for ds in data_samples:
+            pred, gt = ds['pred_instances'], ds['gt_instances']
+            # predictions come in the dataset's camera frame (HandMeshEstimator); the packed
+            # ground truth is in the crop's camera, rotated by R if the crop was rotated
+            warp = ds.get('warp_mat')
+            R = split_similarity(warp)[1] if warp is not None else np.eye(3)
+            res = dict(sample_idx=int(ds.get('sample_idx', len(self.results))),
+                       pred_xyz=_array(pred['keypoints_3d']).reshape(21, 3),
+                       pred_verts=_array(pred['vertices']).reshape(-1, 3))
+            if not self.format_only:
+                res['has_3d'] = bool(_array(gt['has_3d']).reshape(-1)[0])
+                res['gt_xyz'] = _array(gt['keypoints_3d']).reshape(21, 3) @ R
+                res['gt_verts'] = _array(gt['vertices']).reshape(-1, 3) @ R
+            self.results.append(res)
+
+    def _to_benchmark(self, xyz, verts):
+        order, frame = PROTOCOL_SPACE[self.protocol]
+        return convert_keypoints(xyz @ frame.T, 'freihand', order), verts @ frame.T
+
+    def compute_metrics(self, results):
+        logger = MMLogger.get_current_instance()
+        # distributed collection keeps dataset order; sort and de-duplicate to be certain
+        by_idx = {r['sample_idx']: r for r in results}
+        results = [by_idx[k] for k in sorted(by_idx)]
+        pred_xyz, pred_verts = self._to_benchmark(
+            np.stack([r['pred_xyz'] for r in results]).astype(np.float64),
+            np.stack([r['pred_verts'] for r in results]).astype(np.float64))
+        if self.format_only:
+            write_submission(pred_xyz, pred_verts, self.outfile_dir, overwrite=self.overwrite)
+            logger.info(f'submission written to {osp.join(self.outfile_dir, "pred.json")} '
+                        f'({len(results)} samples, {self.protocol} order and frame)')
+            return {}
+        if not all(r['has_3d'] for r in results):
+            raise ValueError(
+                'HandMeshMetric: some evaluation samples have no 3D ground truth (e.g. the '
+                'HO3D evaluation split without evaluation_xyz.json/evaluation_verts.json); '
+                'use format_only=True to write a submission instead')
+        gt_xyz, gt_verts = self._to_benchmark(
+            np.stack([r['gt_xyz'] for r in results]).astype(np.float64),
+            np.stack([r['gt_verts'] for r in results]).astype(np.float64))
+        scores = evaluate_hand_mesh(pred_xyz, pred_verts, gt_xyz, gt_verts, self.protocol)
+        logger.info(f'{self.protocol} mesh metrics on {len(results)} samples:\n'
+                    + format_table(scores))
+        unknown = set(self.metric_keys) - set(scores)
+        if unknown:
+            raise KeyError(f'unknown metric_keys {sorted(unknown)}; available: '
+                           f'{sorted(scores)}')
+        return {k: float(scores[k]) for k in self.metric_keys}
