@@ -10,6 +10,7 @@ import zipfile
 
 import numpy as np
 
+from ..utils.cache import cached_arrays
 from .functional.validation import check_points
 from .json_arrays import parse_array_list
 
@@ -121,21 +122,34 @@ def load_prediction(path):
     return xyz, verts
 
 
-def load_gt(gt_dir, split='evaluation'):
-    """Read ``{split}_xyz.json`` and ``{split}_verts.json`` from ``gt_dir`` as float64 arrays."""
-    paths = [os.path.join(gt_dir, f'{split}_{kind}.json') for kind in ('xyz', 'verts')]
-    missing = [p for p in paths if not os.path.isfile(p)]
-    if missing:
-        raise SubmissionError(f'ground truth file(s) not found: {", ".join(missing)}')
-    arrays = []
-    for path in paths:
+def _parse_gt(paths):
+    arrays = {}
+    for kind, path in zip(('xyz', 'verts'), paths):
         with open(path, 'rb') as f:
             raw = f.read()
         arr = _arrays_from(raw, path, top_level_list=False)
         try:
-            arrays.append(check_points(arr, os.path.basename(path)))
+            arrays[kind] = check_points(arr, os.path.basename(path))
         except ValueError as exc:
             raise SubmissionError(f'{path}: {exc}') from None
+    return arrays
+
+
+def load_gt(gt_dir, split='evaluation', use_cache=True):
+    """Read ``{split}_xyz.json`` and ``{split}_verts.json`` from ``gt_dir`` as float64 arrays.
+
+    The ground truth is the same for every evaluation, so it is parsed once and kept as
+    ``.npy`` files in the package cache (keyed by the files' paths, sizes and times).
+    """
+    paths = [os.path.join(gt_dir, f'{split}_{kind}.json') for kind in ('xyz', 'verts')]
+    missing = [p for p in paths if not os.path.isfile(p)]
+    if missing:
+        raise SubmissionError(f'ground truth file(s) not found: {", ".join(missing)}')
+    if use_cache:
+        cached = cached_arrays('eval-gt', paths, lambda: _parse_gt(paths))
+        arrays = [np.array(cached['xyz']), np.array(cached['verts'])]
+    else:
+        arrays = [_parse_gt(paths)[k] for k in ('xyz', 'verts')]
     if arrays[0].shape[0] != arrays[1].shape[0]:
         raise SubmissionError(f'{gt_dir}: {arrays[0].shape[0]} joint entries but '
                               f'{arrays[1].shape[0]} vertex entries')
