@@ -1,0 +1,37 @@
+# The paper's pre-training schedule (iBOT values where the paper is silent): AdamW, lr 2e-3 at
+# total batch 1024, 10 warm-up epochs then cosine to 1e-6, weight decay cosine 0.04 -> 0.4,
+# gradient clipping 3.0; no weight decay on norms, biases, position embedding and tokens.
+# The paper trains with mixed precision: add --amp to tools/train.py / dist_train.sh.
+max_epochs = 400
+warmup_epochs = 10
+
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='AdamW', lr=2e-3, betas=(0.9, 0.999), weight_decay=0.04),
+    clip_grad=dict(max_norm=3.0),
+    paramwise_cfg=dict(
+        norm_decay_mult=0.0, bias_decay_mult=0.0,
+        custom_keys={'pos_embed': dict(decay_mult=0.), 'cls_token': dict(decay_mult=0.),
+                     'mask_token': dict(decay_mult=0.)}))
+
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-4, by_epoch=True, begin=0, end=warmup_epochs,
+         convert_to_iter_based=True),
+    dict(type='CosineAnnealingLR', T_max=max_epochs - warmup_epochs, eta_min=1e-6,
+         by_epoch=True, begin=warmup_epochs, end=max_epochs, convert_to_iter_based=True),
+    dict(type='CosineAnnealingWeightDecay', eta_min=0.4, T_max=max_epochs, by_epoch=True,
+         begin=0, end=max_epochs, convert_to_iter_based=True),
+]
+
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
+# lr above is for 1024 images per step; --auto-scale-lr rescales it to your total batch
+auto_scale_lr = dict(base_batch_size=1024, enable=False)
+
+custom_hooks = [
+    # EMA teacher: momentum cosine 0.996 -> 1 over all iterations, after each optimizer step
+    dict(type='TeacherEMAHook', momentum=0.996, end_momentum=1.0),
+    # teacher temperature 0.04 -> 0.07 over the first 30 epochs (class and patch outputs)
+    dict(type='TeacherTempHook', warmup_temp=0.04, temp=0.07, warmup_epochs=30),
+    # prototypes (last layer of the projection head) frozen during the first epoch
+    dict(type='FreezeLastLayerHook', freeze_epochs=1),
+]
