@@ -1,0 +1,217 @@
+"""PyMAF-style mesh-alignment feedback head regressing MANO (HandMIM section 2.5).
+
+Read against PyMAF's two files (``pymaf_net.py`` regressor loop, ``maf_extractor.py``):
+1. a feature pyramid of transposed convolutions on the backbone's last map (ViT token grid
+   14x14 -> 28 -> 56 -> 112);
+2. iteration 0 samples a uniform grid on the coarsest map; iteration i > 0 samples the finer
+   map i at the keypoints projected from the previous estimate (HandMIM's keypoint feedback;
+   optionally also a vertex subset), with the points detached;
+3. one regressor per iteration (fc 1024, dropout, fc 1024, dropout; linear as in HMR/PyMAF)
+   updates 6D pose, shape and weak-perspective camera residuals, starting from mean
+   parameters; every iteration is supervised and its estimate detached before the next.
+"""
+import numpy as np
+import torch
+from mmpose.models.heads.base_head import BaseHead
+from mmpose.registry import MODELS
+from mmengine.structures import InstanceData
+from torch import nn
+
+from ...hand_model.rotation import (matrix_to_axis_angle, matrix_to_rot6d,
+                                    rot6d_to_matrix)
+from .camera import project_points, weak_cam_to_translation
+from .point_features import PointFeatureExtractor, pixel_to_grid, uniform_grid
+
+NUM_JOINTS, ROOT = 16, 0
+
+
+def _deconv(c_in, c_out):
+    return nn.Sequential(
+        nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1, bias=False),
+        nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
+
+
+class IterationRegressor(nn.Module):
+    """One PyMAF iteration: point features + current estimate -> parameter residuals."""
+
+    def __init__(self, in_features, hidden=1024, dropout=0.5, num_betas=10):
+        super().__init__()
+        n_par = NUM_JOINTS * 6 + num_betas + 3
+        self.body = nn.Sequential(nn.Linear(in_features + n_par, hidden), nn.Dropout(dropout),
+                                  nn.Linear(hidden, hidden), nn.Dropout(dropout))
+        self.dec = nn.ModuleDict(dict(pose=nn.Linear(hidden, NUM_JOINTS * 6),
+                                      betas=nn.Linear(hidden, num_betas),
+                                      cam=nn.Linear(hidden, 3)))
+        for layer in self.dec.values():  # small first updates, as PyMAF/HMR
+            nn.init.xavier_uniform_(layer.weight, gain=0.01)
+            nn.init.zeros_(layer.bias)
+
+    def forward(self, point_feat, pose6d, betas, cam):
+        x = self.body(torch.cat([point_feat, pose6d.flatten(1), betas, cam], dim=1))
+        return (pose6d + self.dec['pose'](x).view_as(pose6d), betas + self.dec['betas'](x),
+                cam + self.dec['cam'](x))
+
+
+@MODELS.register_module()
+class PyMAFMANOHead(BaseHead):
+    """Args:
+        in_channels: channels of the backbone's last feature map.
+        mano: config of the ``MANOLayer`` (keypoint order must be the datasets' 'freihand').
+        input_size: (W, H) of the input crop.
+        num_iterations: feedback iterations (PyMAF: 3); uses deconv stage i at iteration i.
+        deconv_channels: channels of the pyramid stages (one per iteration).
+        grid_size: iteration-0 grid (grid_size^2 points).
+        num_vertex_samples: vertices (evenly spaced ids) sampled with the keypoints at
+            iterations > 0 (0: keypoints only, HandMIM's keypoint feedback).
+        mean_params: .npz with ``pose6d`` (16, 6), ``betas`` (10,), ``cam`` (3,) from
+            ``tools/misc/compute_mean_mano_params.py``; None: the documented fallback (MANO's
+            ``hands_mean`` finger pose, identity global orientation, zero betas, camera
+            (0.9, 0, 0)).
+        loss_mano, loss_vert, loss_kpt3d, loss_kpt2d: loss configs (weights inside).
+    """
+
+    def __init__(self, in_channels, mano=dict(type='MANOLayer', model_path='standin'),
+                 input_size=(224, 224), num_iterations=3, deconv_channels=(256, 256, 256),
+                 point_channels=(128, 64, 5), grid_size=21, num_vertex_samples=0,
+                 hidden=1024, dropout=0.5, mean_params=None,
+                 loss_mano=dict(type='MANOParamLoss', loss_weight=1.0),
+                 loss_vert=dict(type='RootRelativeL1Loss', loss_weight=1.0),
+                 loss_kpt3d=dict(type='RootRelativeL1Loss', loss_weight=1.0),
+                 loss_kpt2d=dict(type='Keypoint2DReprojectionLoss', loss_weight=1.0),
+                 init_cfg=None):
+        super().__init__(init_cfg)
+        if len(deconv_channels) != num_iterations:
+            raise ValueError(f'deconv_channels needs one entry per iteration '
+                             f'({num_iterations}), got {deconv_channels}')
+        self.input_size, self.num_iterations = tuple(input_size), num_iterations
+        self.mano = MODELS.build(mano)
+        if self.mano.keypoint_order != 'freihand':
+            raise ValueError("PyMAFMANOHead's MANOLayer must use keypoint_order='freihand' "
+                             '(the order every mesh dataset provides)')
+        chans = (in_channels, ) + tuple(deconv_channels)
+        self.pyramid = nn.ModuleList(_deconv(a, b) for a, b in zip(chans[:-1], chans[1:]))
+        self.extractors = nn.ModuleList(
+            PointFeatureExtractor(c, point_channels) for c in deconv_channels)
+        n_pts = [grid_size**2] + [21 + num_vertex_samples] * (num_iterations - 1)
+        self.regressors = nn.ModuleList(
+            IterationRegressor(n * point_channels[-1], hidden, dropout, self.mano.num_betas)
+            for n in n_pts)
+        self.register_buffer('grid', uniform_grid(grid_size), persistent=False)
+        vids = np.linspace(0, self.mano.num_vertices - 1, num_vertex_samples).round()
+        self.register_buffer('vertex_ids', torch.as_tensor(vids, dtype=torch.long),
+                             persistent=False)
+        self._init_mean_params(mean_params)
+        self.loss_mano, self.loss_vert = MODELS.build(loss_mano), MODELS.build(loss_vert)
+        self.loss_kpt3d, self.loss_kpt2d = MODELS.build(loss_kpt3d), MODELS.build(loss_kpt2d)
+
+    def _init_mean_params(self, path):
+        if path is not None:
+            with np.load(path) as f:
+                pose6d, betas, cam = (torch.as_tensor(f[k], dtype=torch.float32)
+                                      for k in ('pose6d', 'betas', 'cam'))
+        else:
+            rot = self.mano.pose_to_rotmat(torch.zeros(1, 48))[0]  # hands_mean fingers
+            pose6d = matrix_to_rot6d(rot.float())
+            betas, cam = torch.zeros(self.mano.num_betas), torch.tensor([0.9, 0.0, 0.0])
+        self.register_buffer('init_pose6d', pose6d.reshape(NUM_JOINTS, 6))
+        self.register_buffer('init_betas', betas.reshape(-1))
+        self.register_buffer('init_cam', cam.reshape(3))
+
+    # --- forward --------------------------------------------------------------------------
+    def decode(self, pose6d, betas, cam, K):
+        """Parameters -> mesh in the crop's camera frame and 2D keypoints in crop pixels."""
+        rotmat = rot6d_to_matrix(pose6d)
+        out = self.mano(rotmat, betas)
+        root = out['keypoints'][:, ROOT]
+        transl = weak_cam_to_translation(cam, K, self.input_size)
+        kpts3d = out['keypoints'] - root[:, None] + transl[:, None]
+        verts = out['vertices'] - root[:, None] + transl[:, None]
+        return dict(rotmat=rotmat, pose6d=pose6d, betas=betas, cam=cam, transl=transl,
+                    keypoints_3d=kpts3d, vertices=verts, keypoints_2d=project_points(kpts3d, K))
+
+    def forward(self, feats, cam_K):
+        """``feats``: backbone outputs (the last map is used); ``cam_K``: (B, 3, 3) crop K.
+        Returns the list of per-iteration estimates (dicts of tensors)."""
+        x = feats[-1] if isinstance(feats, (list, tuple)) else feats
+        if isinstance(x, (list, tuple)):  # mmpretrain ViT with out_type='featmap' nests
+            x = x[-1]
+        B = x.shape[0]
+        pose6d = self.init_pose6d.expand(B, -1, -1)
+        betas, cam = self.init_betas.expand(B, -1), self.init_cam.expand(B, -1)
+        estimates, points = [], self.grid.expand(B, -1, -1)
+        for i in range(self.num_iterations):
+            x = self.pyramid[i](x)
+            if i > 0:
+                prev = estimates[-1]
+                pts2d = prev['keypoints_2d']
+                if len(self.vertex_ids):
+                    K = cam_K.to(prev['vertices'].dtype)
+                    pts2d = torch.cat([pts2d, project_points(
+                        prev['vertices'][:, self.vertex_ids], K)], dim=1)
+                points = pixel_to_grid(pts2d.detach(), self.input_size).clamp(-2, 2)
+            feat = self.extractors[i](x, points)
+            pose6d, betas, cam = self.regressors[i](feat, pose6d.detach(), betas.detach(),
+                                                    cam.detach())
+            estimates.append(self.decode(pose6d, betas, cam, cam_K))
+        return estimates
+
+    # --- training and inference -------------------------------------------------------------
+    @staticmethod
+    def _labels(batch_data_samples, key):
+        return torch.stack([ds.gt_instance_labels[key][0] for ds in batch_data_samples])
+
+    def loss(self, feats, batch_data_samples, train_cfg={}):
+        lab = lambda k: self._labels(batch_data_samples, k)  # noqa: E731
+        K = lab('cam_K')
+        estimates = self.forward(feats, K)
+        has_3d, has_mano = lab('has_3d'), lab('has_mano')
+        gt_kpts, gt_verts, gt_2d = lab('keypoints_3d'), lab('vertices'), lab('keypoints_2d')
+        gt_rot = self.mano.pose_to_rotmat(lab('mano_pose')).to(gt_kpts.dtype)
+        gt_betas = lab('mano_betas')
+        # samples with MANO but without stored vertices (HO3D training): vertices from the
+        # ground-truth parameters, as PyMAF does
+        has_verts = lab('has_verts')
+        if bool(((has_verts == 0) & (has_mano > 0)).any()):
+            with torch.no_grad():
+                posed = self.mano(gt_rot, gt_betas, lab('mano_trans'))['vertices']
+            use = (has_verts > 0)[:, None, None]
+            gt_verts = torch.where(use, gt_verts, posed.to(gt_verts.dtype))
+        visible = torch.ones_like(gt_2d[..., 0])
+        losses = dict(loss_mano=0., loss_vert=0., loss_kpt3d=0., loss_kpt2d=0.)
+        for est in estimates:  # every iteration is supervised (PyMAF)
+            losses['loss_mano'] += self.loss_mano(est['rotmat'], gt_rot, est['betas'],
+                                                  gt_betas, has_mano)
+            losses['loss_vert'] += self.loss_vert(est['vertices'], gt_verts,
+                                                  est['keypoints_3d'][:, ROOT],
+                                                  gt_kpts[:, ROOT], has_mano)
+            losses['loss_kpt3d'] += self.loss_kpt3d(est['keypoints_3d'], gt_kpts,
+                                                    est['keypoints_3d'][:, ROOT],
+                                                    gt_kpts[:, ROOT], has_3d)
+            losses['loss_kpt2d'] += self.loss_kpt2d(est['keypoints_2d'], gt_2d, visible,
+                                                    self.input_size, has_3d)
+        with torch.no_grad():
+            err = (estimates[-1]['keypoints_3d'] - estimates[-1]['keypoints_3d'][:, :1]) - (
+                gt_kpts - gt_kpts[:, :1])
+            losses['rr_mpjpe_mm'] = (err.norm(dim=-1).mean(1) * has_3d).sum() / has_3d.sum(
+            ).clamp(min=1) * 1000
+        return losses
+
+    def predict(self, feats, batch_data_samples, test_cfg={}):
+        K = self._labels(batch_data_samples, 'cam_K')
+        est = self.forward(feats, K)[-1]
+        rotmat = est['rotmat']
+        aa = matrix_to_axis_angle(rotmat.reshape(-1, 3, 3)).reshape(-1, NUM_JOINTS * 3)
+        if not self.mano.flat_hand_mean:  # the datasets' convention: fingers minus hands_mean
+            aa = aa - self.mano.pose_mean.to(aa.dtype)
+        preds = []
+        for i in range(rotmat.shape[0]):
+            preds.append(InstanceData(
+                keypoints=est['keypoints_2d'][i:i + 1].detach().cpu().numpy(),
+                keypoint_scores=np.ones((1, 21), np.float32),
+                keypoints_3d=est['keypoints_3d'][i:i + 1].detach().cpu().numpy(),
+                vertices=est['vertices'][i:i + 1].detach().cpu().numpy(),
+                mano_pose=aa[i:i + 1].detach().cpu().numpy(),
+                mano_betas=est['betas'][i:i + 1].detach().cpu().numpy(),
+                cam=est['cam'][i:i + 1].detach().cpu().numpy(),
+                cam_t=est['transl'][i:i + 1].detach().cpu().numpy()))
+        return preds
