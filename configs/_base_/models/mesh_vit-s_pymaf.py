@@ -1,0 +1,22 @@
+# ViT-S/16 + PyMAF-style MANO head (paper section 2.5): the ViT token grid (14x14) goes
+# through 3 deconvolution stages (28, 56, 112), one per feedback iteration; iteration 0
+# samples a 21x21 grid, later ones the projected 21 keypoints. Loss weights follow HaMeR's
+# ratios (3D keypoints in metres dominate; MANO parameters regularise).
+embed_dims = 384
+model = dict(
+    type='HandMeshEstimator',
+    data_preprocessor=dict(type='PoseDataPreprocessor', mean=[123.675, 116.28, 103.53],
+                           std=[58.395, 57.12, 57.375], bgr_to_rgb=True),
+    backbone=dict(type='mmpretrain.VisionTransformer', arch='deit-small', img_size=224,
+                  patch_size=16, out_type='featmap', drop_path_rate=0.1),
+    head=dict(
+        type='PyMAFMANOHead', in_channels=embed_dims, input_size=(224, 224),
+        num_iterations=3, deconv_channels=(256, 256, 256), point_channels=(128, 64, 5),
+        grid_size=21, num_vertex_samples=0, hidden=1024, dropout=0.5, mean_params=None,
+        # real MANO: put MANO_RIGHT.pkl in data/mano (see README "Data preparation")
+        mano=dict(type='MANOLayer', model_path='data/mano', keypoint_order='freihand',
+                  flat_hand_mean=False),
+        loss_mano=dict(type='MANOParamLoss', loss_weight=0.02, betas_weight=0.5),
+        loss_vert=dict(type='RootRelativeL1Loss', loss_weight=1.0),
+        loss_kpt3d=dict(type='RootRelativeL1Loss', loss_weight=1.0),
+        loss_kpt2d=dict(type='Keypoint2DReprojectionLoss', loss_weight=0.2)))
