@@ -66,7 +66,7 @@ class PyMAFMANOHead(BaseHead):
         mean_params: .npz with ``pose6d`` (16, 6), ``betas`` (10,), ``cam`` (3,) from
             ``tools/misc/compute_mean_mano_params.py``; None: the documented fallback (MANO's
             ``hands_mean`` finger pose, identity global orientation, zero betas, camera
-            (0.9, 0, 0)).
+            (10, 0, 0): a hand of ~0.2 m filling the crop).
         loss_mano, loss_vert, loss_kpt3d, loss_kpt2d: loss configs (weights inside).
     """
 
@@ -112,7 +112,9 @@ class PyMAFMANOHead(BaseHead):
         else:
             rot = self.mano.pose_to_rotmat(torch.zeros(1, 48))[0]  # hands_mean fingers
             pose6d = matrix_to_rot6d(rot.float())
-            betas, cam = torch.zeros(self.mano.num_betas), torch.tensor([0.9, 0.0, 0.0])
+            # s = 10: a ~0.2 m hand spans the crop (PyMAF's 0.9 is for bodies in normalised
+            # units; here points are in metres)
+            betas, cam = torch.zeros(self.mano.num_betas), torch.tensor([10.0, 0.0, 0.0])
         self.register_buffer('init_pose6d', pose6d.reshape(NUM_JOINTS, 6))
         self.register_buffer('init_betas', betas.reshape(-1))
         self.register_buffer('init_cam', cam.reshape(3))

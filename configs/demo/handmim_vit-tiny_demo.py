@@ -1,0 +1,41 @@
+# The demo's pre-training: configs/handmim_vit-s.py shrunk to what 2 CPU cores finish in a
+# few minutes (4-block ViT of width 96 at 64 px, 512 prototypes) on the generated unlabeled
+# hand crops. Everything else (views, masks, losses, hooks, schedule shape) is the real one.
+_base_ = ['../handmim_vit-s.py']
+embed_dims = 96
+max_epochs = 6
+model = dict(
+    backbone=dict(arch=dict(_delete_=True, embed_dims=embed_dims, num_layers=4, num_heads=3,
+                            feedforward_channels=192), img_size=64, drop_path_rate=0.0),
+    neck=dict(in_channels=embed_dims, out_dim=512, hidden_dim=256),
+    head=dict(out_dim=512),
+    decoder=dict(in_channels=embed_dims, channels=(64, 32, 32, 16)))
+data_root = 'work_dirs/demo/data/unlabeled/'
+train_dataloader = dict(
+    batch_size=32, num_workers=2, persistent_workers=False, pin_memory=False,
+    dataset=dict(data_root=data_root,
+                 pipeline=[
+                     dict(type='LoadHandCrop', padding=1.25, out_size=80),
+                     dict(type='HandMultiView', num_views=2, view_size=64, patch_size=16,
+                          crop_scale=(0.3, 1.0), rotation=(0., 150.),
+                          random_rotation_sign=True, num_local_views=0,
+                          mask_ratio=(0.1, 0.5), mask_prob=0.5, mask_shape='block'),
+                     dict(type='PackInputs', algorithm_keys=['view_geometry'],
+                          meta_keys=['img_path'])]))
+optim_wrapper = dict(optimizer=dict(lr=1e-3))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=1,
+         convert_to_iter_based=True),
+    dict(type='CosineAnnealingLR', T_max=max_epochs - 1, eta_min=1e-5, by_epoch=True,
+         begin=1, end=max_epochs, convert_to_iter_based=True),
+    dict(type='CosineAnnealingWeightDecay', eta_min=0.4, T_max=max_epochs, by_epoch=True,
+         begin=0, end=max_epochs, convert_to_iter_based=True),
+]
+train_cfg = dict(max_epochs=max_epochs)
+custom_hooks = [
+    dict(type='TeacherEMAHook', momentum=0.99, end_momentum=1.0),
+    dict(type='TeacherTempHook', warmup_temp=0.04, temp=0.07, warmup_epochs=2),
+    dict(type='FreezeLastLayerHook', freeze_epochs=1),
+]
+default_hooks = dict(logger=dict(interval=5),
+                     checkpoint=dict(interval=max_epochs, max_keep_ckpts=1))

@@ -1,0 +1,47 @@
+# The demo's fine-tuning: the mesh estimator of configs/mesh/ shrunk to the demo's tiny ViT
+# (initialised from the demo pre-training's teacher backbone) on the generated
+# FreiHAND-layout data with the stand-in hand model (not MANO), 64 px crops.
+_base_ = ['../mesh/handmim-s_pymaf_freihand.py']
+embed_dims = 96
+input_size = (64, 64)
+max_epochs = 10
+data_root = 'work_dirs/demo/data/freihand/'
+model = dict(
+    backbone=dict(arch=dict(_delete_=True, embed_dims=embed_dims, num_layers=4, num_heads=3,
+                            feedforward_channels=192), img_size=64, drop_path_rate=0.0,
+                  init_cfg=dict(type='Pretrained', checkpoint='work_dirs/demo/backbone.pth',
+                                prefix='backbone.')),
+    head=dict(in_channels=embed_dims, input_size=input_size, deconv_channels=(64, 64, 64),
+              point_channels=(32, 16, 5), grid_size=9, hidden=256, dropout=0.1,
+              mano=dict(model_path='standin')))
+train_pipeline = [
+    dict(type='LoadImage'),
+    dict(type='GetBBoxCenterScale', padding=1.0),
+    dict(type='RandomBBoxTransform', shift_factor=0.05, scale_factor=(0.9, 1.1),
+         rotate_factor=30.0, rotate_prob=0.5),
+    dict(type='MeshTopdownAffine', input_size=input_size),
+    dict(type='PhotometricDistortion'),
+    dict(type='PackMeshInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImage'),
+    dict(type='GetBBoxCenterScale', padding=1.0),
+    dict(type='MeshTopdownAffine', input_size=input_size),
+    dict(type='PackMeshInputs'),
+]
+train_dataloader = dict(
+    batch_size=32, num_workers=2, persistent_workers=False,
+    dataset=dict(data_root=data_root, image_versions=('gs', 'hom'), image_size=128,
+                 pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=32, num_workers=2, persistent_workers=False,
+    dataset=dict(data_root=data_root, image_size=128, pipeline=test_pipeline))
+test_dataloader = val_dataloader
+optim_wrapper = dict(optimizer=dict(type='Adam', lr=1e-3))
+param_scheduler = [
+    dict(type='CosineAnnealingLR', T_max=max_epochs, eta_min=1e-5, by_epoch=True,
+         begin=0, end=max_epochs, convert_to_iter_based=True),
+]
+train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=max_epochs)
+default_hooks = dict(logger=dict(interval=5),
+                     checkpoint=dict(interval=max_epochs, max_keep_ckpts=1, save_best=None))
