@@ -53,7 +53,9 @@ if [ ! -f "$W/submission/pred.json" ]; then
 fi
 
 stage "6/6 render predicted meshes"
-$PY tools/analysis/render_predictions.py "$FT" "$W/test/preds.pkl" "$W/predictions.png" --num 8
+if [ ! -f "$W/predictions.png" ]; then
+    $PY tools/analysis/render_predictions.py "$FT" "$W/test/preds.pkl" "$W/predictions.png" --num 8
+fi
 
 echo
 echo "=== [demo] done in $(( $(date +%s) - t0 )) s. Artefacts:"
