@@ -16,11 +16,18 @@ import time
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 if REPO_ROOT not in sys.path:  # runs from a checkout without installing the package
     sys.path.insert(0, REPO_ROOT)
-# numpy-only tool: skip registering into mmpose/mmpretrain (~10 s of imports)
-os.environ.setdefault('MMHANDMIM_LIGHT_IMPORT', '1')
-
-from mmhandmim.evaluation import evaluate_hand_mesh, load_gt, load_prediction  # noqa: E402
-from mmhandmim.evaluation.report import format_table, write_report  # noqa: E402
+# numpy-only tool: skip registering into mmpose/mmpretrain (~10 s of imports). The variable
+# is restored at once so processes started later (and callers importing this module) register
+_LIGHT = os.environ.get('MMHANDMIM_LIGHT_IMPORT')
+os.environ['MMHANDMIM_LIGHT_IMPORT'] = '1'
+try:
+    from mmhandmim.evaluation import evaluate_hand_mesh, load_gt, load_prediction  # noqa
+    from mmhandmim.evaluation.report import format_table, write_report  # noqa: E402
+finally:
+    if _LIGHT is None:
+        del os.environ['MMHANDMIM_LIGHT_IMPORT']
+    else:
+        os.environ['MMHANDMIM_LIGHT_IMPORT'] = _LIGHT
 
 EXIT_BAD_INPUT = 2
 
