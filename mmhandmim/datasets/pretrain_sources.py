@@ -318,24 +318,15 @@ def read_youtube3d(ann_file, img_dir):
 
 
 def read_image_list(list_file, img_dir=None):
-    from .unlabeled_hands import _parse_list_line
+    from .unlabeled_hands import read_hand_list
     kind = 'image-list'
     _need_file(kind, list_file, 'list file')
     img_dir = osp.dirname(osp.abspath(list_file)) if img_dir is None else img_dir
     _need_dir(kind, img_dir, 'image folder')
-    paths, boxes, left, bad = [], [], [], []
-    with open(list_file) as f:
-        for num, line in enumerate(f, 1):
-            if not line.strip() or line.lstrip().startswith('#'):
-                continue
-            try:
-                path, box, side = _parse_list_line(line)
-            except ValueError as exc:
-                bad.append(f'line {num} {line.strip()!r}: {exc}')
-                continue
-            paths.append(osp.join(img_dir, path))
-            boxes.append(box if box is not None else [np.nan] * 4)
-            left.append(side == 'left')
+    entries, bad = read_hand_list(list_file)
+    paths = [osp.join(img_dir, path) for _, path, _, _ in entries]
+    boxes = [box if box is not None else [np.nan] * 4 for _, _, box, _ in entries]
+    left = [side == 'left' for _, _, _, side in entries]
     if bad:
         raise PretrainAnnotationError(f'{kind}: {len(bad)} bad lines in {list_file}: '
                                       + '; '.join(bad[:5]) + f'. Expected: {EXPECTED[kind]}')

@@ -51,6 +51,21 @@ def _parse_list_line(line):
     return parts[0], box, side
 
 
+def read_hand_list(list_file):
+    """All entries of a hand list file: ([(line number, path, box, side)], [bad line
+    descriptions]); blank lines and ``#`` comments are skipped."""
+    entries, bad = [], []
+    with open(list_file) as f:
+        for num, line in enumerate(f, 1):
+            if not line.strip() or line.lstrip().startswith('#'):
+                continue
+            try:
+                entries.append((num, *_parse_list_line(line)))
+            except ValueError as exc:
+                bad.append(f'line {num} {line.strip()!r}: {exc}')
+    return entries, bad
+
+
 @DATASETS.register_module()
 class UnlabeledHandDataset(BaseDataset):
     """Args:
@@ -99,18 +114,9 @@ class UnlabeledHandDataset(BaseDataset):
         return [dict(img_path=p, bbox=None, hand_side=None) for p in paths]
 
     def _from_list(self, img_dir, errors):
-        data_list, bad = [], []
-        with open(self.ann_file) as f:
-            for num, line in enumerate(f, 1):
-                if not line.strip() or line.lstrip().startswith('#'):
-                    continue
-                try:
-                    path, box, side = _parse_list_line(line)
-                except ValueError as exc:
-                    bad.append(f'line {num} {line.strip()!r}: {exc}')
-                    continue
-                data_list.append(dict(img_path=osp.join(img_dir, path), bbox=box,
-                                      hand_side=side))
+        entries, bad = read_hand_list(self.ann_file)
+        data_list = [dict(img_path=osp.join(img_dir, path), bbox=box, hand_side=side)
+                     for _, path, box, side in entries]
         if bad:
             errors.append(f'{len(bad)} bad lines in {self.ann_file}: ' + '; '.join(bad[:10]))
         if not data_list and not bad:

@@ -11,6 +11,8 @@ from typing import Dict, Tuple
 import cv2
 import numpy as np
 
+from ...visualization.primitives import uv_sphere
+
 
 def random_color(rng: np.random.Generator, sat=(0.05, 0.75), val=(0.15, 0.95)) -> np.ndarray:
     """A BGR colour (float, 0-255) drawn in HSV."""
@@ -200,22 +202,9 @@ def cylinder_mesh(radius: float, height: float, n: int = 24) -> Tuple[np.ndarray
 
 
 def sphere_mesh(radius: float, n_lat: int = 12, n_lon: int = 20) -> Tuple[np.ndarray, np.ndarray]:
-    th = np.linspace(0, math.pi, n_lat + 1)[1:-1]
-    ph = np.arange(n_lon) * 2 * math.pi / n_lon
-    T, P = np.meshgrid(th, ph, indexing='ij')
-    ring = np.stack([np.sin(T) * np.cos(P), np.sin(T) * np.sin(P), np.cos(T)], -1)
-    v = np.concatenate([[[0.0, 0.0, 1.0]], ring.reshape(-1, 3), [[0.0, 0.0, -1.0]]]) * radius
-
-    def idx(i, j):
-        return 1 + i * n_lon + j % n_lon
-
-    j = np.arange(n_lon)
-    faces = [np.stack([np.zeros_like(j), idx(0, j), idx(0, j + 1)], 1),
-             np.stack([np.full_like(j, len(v) - 1), idx(n_lat - 2, j + 1), idx(n_lat - 2, j)], 1)]
-    i, j = (a.ravel() for a in np.meshgrid(np.arange(n_lat - 2), np.arange(n_lon), indexing='ij'))
-    a, b, c, d = idx(i, j), idx(i, j + 1), idx(i + 1, j), idx(i + 1, j + 1)
-    faces += [np.stack([a, c, d], 1), np.stack([a, d, b], 1)]
-    return v, np.concatenate(faces).astype(np.int64)
+    v, f = uv_sphere(n_lat, n_lon)
+    # poles from the y axis to the z axis: (x, y, z) -> (x, z, -y), a proper rotation
+    return v[:, [0, 2, 1]] * np.array([1.0, 1.0, -1.0]) * radius, f
 
 
 def sample_occluder(rng: np.random.Generator) -> Dict:
