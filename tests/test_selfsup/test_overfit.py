@@ -4,6 +4,7 @@ from types import SimpleNamespace
 
 import cv2
 import numpy as np
+import pytest
 import torch
 from mmengine.logging import MessageHub
 from mmengine.optim import OptimWrapper
@@ -20,46 +21,44 @@ def _window(history, key, start, stop):
     return float(np.mean([h[key] for h in history[start:stop]]))
 
 
-def test_fixed_batch_losses_fall_and_reconstruction_png(tmp_path):
+@pytest.fixture(scope='module')
+def hand_crops(tmp_path_factory):
+    """Generated hand crops (stand-in hand model, not MANO): varied patches, unlike blobs on
+    a flat background, whose identical background patches give the patch loss no signal."""
+    from mmhandmim.datasets.generation import generate_unlabeled
+    root = tmp_path_factory.mktemp('crops')
+    generate_unlabeled(str(root), num=4, img_size=96, seed=0, progress=False)
+    return [cv2.imread(str(p)) for p in sorted((root / 'images').glob('*.jpg'))]
+
+
+def test_fixed_batch_losses_fall_and_reconstruction_png(tmp_path, hand_crops):
     torch.manual_seed(0)
     model = build_model()
     model.train()
-    batch = make_batch(4, seed=3)  # fixed views and masks (mask_prob=1)
+    batch = make_batch(4, seed=3, images=hand_crops)  # fixed views and masks (mask_prob=1)
     data = model.data_preprocessor(copy.deepcopy(batch), True)
     optim = OptimWrapper(torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad], lr=1e-3, weight_decay=0.04),
         clip_grad=dict(max_norm=3.0))
-    ema = TeacherEMAHook()
+    # A 200-step run needs a teacher that moves within it: with the 400-epoch schedule's
+    # 0.996 the teacher is still ~half its random initialisation after 200 steps, its
+    # centred outputs stay near uniform and L_pose stays near log K (measured).
+    ema = TeacherEMAHook(momentum=0.9, end_momentum=1.0)
     runner = SimpleNamespace(model=model, iter=0, max_iters=STEPS,
                              message_hub=MessageHub.get_instance('test_overfit'))
-    # The distillation cross-entropy is the teacher's entropy plus KL(teacher || student). The
-    # student controls only the KL; the entropy is raised by centring (DINO/iBOT losses rise at
-    # the start of training; on 4 tiny images the teacher tends to uniform). Record both.
-    entropies = []
-    teacher_probs = model.head.teacher_probs
-
-    def recording_teacher_probs(logits, patch=False):
-        probs = teacher_probs(logits, patch)
-        entropies.append(-(probs * probs.clamp_min(1e-12).log()).sum(-1).mean().item())
-        return probs
-
-    model.head.teacher_probs = recording_teacher_probs
     history = []
     for it in range(STEPS):
-        entropies.clear()
         losses = model(**data, mode='loss')
         optim.update_params(sum(losses.values()))
         runner.iter = it
         ema.after_train_iter(runner, it)
-        h = {k: v.item() for k, v in losses.items()}
-        h['kl_pose'], h['kl_patch'] = h['loss_pose'] - entropies[0], h['loss_patch'] - entropies[1]
-        history.append(h)
+        history.append({k: v.item() for k, v in losses.items()})
     assert all(np.isfinite(list(h.values())).all() for h in history)
-    total = [h['loss_pose'] + h['loss_patch'] + h['loss_recon'] for h in history]
-    assert np.mean(total[-20:]) < np.mean(total[:10]) - 0.1
-    assert _window(history, 'loss_recon', -20, None) < 0.3 * _window(history, 'loss_recon', 0, 10)
-    for key in ('kl_pose', 'kl_patch'):
-        assert _window(history, key, -20, None) < 0.2 * _window(history, key, 0, 10), key
+    assert set(history[0]) == {'loss_pose', 'loss_patch', 'loss_recon'}
+    total = [sum(h.values()) for h in history]
+    assert np.mean(total[-20:]) < 0.5 * np.mean(total[:10])
+    for key in ('loss_pose', 'loss_patch', 'loss_recon'):
+        assert _window(history, key, -20, None) < 0.5 * _window(history, key, 0, 10), key
 
     out = tmp_path / 'recon.png'
     picture = visualize_reconstruction(model, batch, str(out), max_images=3)
