@@ -10,9 +10,8 @@ import os.path as osp
 import _bootstrap  # noqa: F401  (repo root on sys.path, compat fixes; must stay first)
 from mmengine.config import DictAction
 
-from mmhandmim.compat import init_cpu_distributed
-from mmhandmim.utils.cli import (UserInputError, check_data_roots, check_file, load_config,
-                                 user_errors)
+from mmhandmim.utils.cli import (UserInputError, build_runner, check_data_roots, check_file,
+                                 load_config, set_work_dir, user_errors)
 
 
 def parse_args(argv=None):
@@ -38,10 +37,7 @@ def main(argv=None):
         check_data_roots(cfg, loaders=('test_dataloader', ))
         cfg.launcher = args.launcher
         cfg.load_from = args.checkpoint
-        if args.work_dir is not None:
-            cfg.work_dir = args.work_dir
-        elif cfg.get('work_dir') is None:
-            cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+        set_work_dir(cfg, args.work_dir, args.config)
         if args.out is not None:
             if not args.out.endswith(('.pkl', '.pickle')):
                 raise UserInputError(f'--out must end with .pkl or .pickle, got {args.out!r}')
@@ -53,12 +49,7 @@ def main(argv=None):
                 evaluators]
             evaluators.append(dict(type='DumpResults', out_file_path=args.out))
             cfg.test_evaluator = evaluators
-        init_cpu_distributed(cfg)
-        from mmengine.registry import RUNNERS
-        from mmengine.runner import Runner
-        runner = (Runner.from_cfg(cfg) if 'runner_type' not in cfg else
-                  RUNNERS.build(cfg))
-        runner.test()
+        build_runner(cfg).test()
 
 
 if __name__ == '__main__':

@@ -5,14 +5,12 @@
 """
 import argparse
 import os
-import os.path as osp
 
 import _bootstrap  # noqa: F401  (repo root on sys.path, compat fixes; must stay first)
 from mmengine.config import DictAction
 
-from mmhandmim.compat import init_cpu_distributed
-from mmhandmim.utils.cli import (UserInputError, check_data_roots, check_file, load_config,
-                                 user_errors)
+from mmhandmim.utils.cli import (UserInputError, build_runner, check_data_roots, check_file,
+                                 load_config, set_work_dir, user_errors)
 
 
 def parse_args(argv=None):
@@ -36,10 +34,7 @@ def parse_args(argv=None):
 
 def merge_args(cfg, args):
     cfg.launcher = args.launcher
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    set_work_dir(cfg, args.work_dir, args.config)
     if args.amp:
         optim = cfg.optim_wrapper
         if optim.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
@@ -72,12 +67,7 @@ def main(argv=None):
     with user_errors('train.py'):
         cfg = merge_args(load_config(args.config, args.cfg_options), args)
         check_data_roots(cfg)
-        init_cpu_distributed(cfg)
-        from mmengine.registry import RUNNERS
-        from mmengine.runner import Runner
-        runner = (Runner.from_cfg(cfg) if 'runner_type' not in cfg else
-                  RUNNERS.build(cfg))
-        runner.train()
+        build_runner(cfg).train()
 
 
 if __name__ == '__main__':

@@ -23,6 +23,25 @@ def load_config(path, cfg_options=None):
     return cfg
 
 
+def set_work_dir(cfg, work_dir, config_path):
+    """``--work-dir`` wins, then the config's ``work_dir``, then ./work_dirs/<config name>."""
+    import os.path as osp
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
+
+
+def build_runner(cfg):
+    """The Runner for ``cfg``, after the CPU-distributed set-up the stack needs (compat)."""
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+
+    from ..compat import init_cpu_distributed
+    init_cpu_distributed(cfg)
+    return Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+
+
 def check_file(path, what):
     if path and not os.path.isfile(os.path.expanduser(path)):
         raise UserInputError(f'{what} not found: {path!r}')
