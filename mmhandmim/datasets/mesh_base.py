@@ -47,22 +47,21 @@ class HandMeshBaseDataset(BaseDataset):
     # --- building a sample ---------------------------------------------------------------
     @staticmethod
     def make_sample(img_path, K, joints=None, vertices=None, mano=None, bbox=None,
-                    image_size=None, joints_order='freihand'):
-        """The sample dict from arrays of one image (joints in ``joints_order``)."""
-        K = np.array(K, np.float32)
+                    joints_order='freihand'):
+        """The sample dict from arrays of one image (joints in ``joints_order``). ``bbox``
+        defaults to the projected joints' box; without joints it must be given."""
+        K = np.array(K, np.float64)
         has_3d = joints is not None
         if has_3d:
             joints = convert_keypoints(np.asarray(joints, np.float64), joints_order, 'freihand')
-            kpts = project(joints, np.asarray(K, np.float64)).astype(np.float32)
+            kpts = project(joints, K).astype(np.float32)
         else:
             joints = np.zeros((NUM_KEYPOINTS, 3))
             kpts = np.zeros((NUM_KEYPOINTS, 2), np.float32)
         if bbox is None:
-            if has_3d:
-                bbox = np.concatenate([kpts.min(0), kpts.max(0)])
-            else:
-                w, h = image_size
-                bbox = np.array([0, 0, w, h])
+            if not has_3d:
+                raise ValueError(f'{img_path}: a sample without 3D joints needs a bbox')
+            bbox = np.concatenate([kpts.min(0), kpts.max(0)])
         has_mano = mano is not None
         if not has_mano:
             mano = dict(pose=np.zeros(48), betas=np.zeros(10), trans=np.zeros(3))
