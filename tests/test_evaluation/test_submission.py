@@ -48,6 +48,8 @@ def test_fast_parser_is_bit_identical_to_json():
     '[[[1, 2, NaN]]]',  # not plain numbers: json decides
     '[[[1, 2, 3]], [[1, 2]]]',  # ragged
     '[[[1,, 3]]]',
+    '[[[1, 2, null]]]',  # no null spelling may become a number
+    '[[[1, 2, 1.2.3]]]',  # not a number: the CSV parser refuses
 ])
 def test_fast_parser_declines_unusual_text(text):
     assert parse_array_list(text.encode(), top_level_list=False) is None
