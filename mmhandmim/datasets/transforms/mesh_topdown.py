@@ -20,8 +20,9 @@ from .camera_geometry import project, rotate_posed_hand, warp_camera
 class MeshTopdownAffine(BaseTransform):
     """Crop + resize (+ rotate) to ``input_size`` and update every geometric target.
 
-    Required keys: ``img``, ``bbox_center``, ``bbox_scale``, ``cam_K``, ``keypoints_3d``,
-    ``keypoints``; optional: ``bbox_rotation``, ``vertices``, ``mano_pose``, ``mano_trans``.
+    Required keys: ``img``, ``bbox_center``, ``bbox_scale``, ``cam_K``; optional:
+    ``bbox_rotation``, ``keypoints_3d`` (with ``keypoints``: training and evaluation samples;
+    without both: inference), ``vertices``, ``mano_pose``, ``mano_trans``.
     Adds ``input_size``, ``input_center``, ``input_scale``, ``warp_mat`` (2x3, original image
     -> input), and replaces ``cam_K``/``keypoints``/3D targets by their cropped versions.
     """
@@ -47,6 +48,17 @@ class MeshTopdownAffine(BaseTransform):
 
         K = results['cam_K'][0].astype(np.float64)
         new_K, R = warp_camera(warp, K)
+        results['cam_K'] = new_K[None]
+        if 'keypoints_3d' in results:
+            self._move_targets(results, warp, R, new_K)
+        results['input_size'] = (w, h)
+        results['input_center'] = np.asarray(center, np.float32)
+        results['input_scale'] = scale
+        results['warp_mat'] = warp
+        return results
+
+    @staticmethod
+    def _move_targets(results, warp, R, new_K):
         joints = results['keypoints_3d'][0].astype(np.float64)
         moved = rotate_posed_hand(
             R, joints[0], joints=joints,
@@ -59,17 +71,11 @@ class MeshTopdownAffine(BaseTransform):
                              ('mano_trans', 'mano_trans')):
             if new_key in moved:
                 results[key] = moved[new_key][None]
-        results['cam_K'] = new_K[None]
         if results.get('has_3d', np.ones(1))[0] > 0:
             kpts = project(moved['joints'], new_K)
         else:  # no 3D ground truth: move whatever 2D keypoints there are
             kpts = results['keypoints'][0] @ warp[:, :2].T + warp[:, 2]
         results['keypoints'] = kpts.astype(np.float32)[None]
-        results['input_size'] = (w, h)
-        results['input_center'] = np.asarray(center, np.float32)
-        results['input_scale'] = scale
-        results['warp_mat'] = warp
-        return results
 
     def __repr__(self):
         return f'{self.__class__.__name__}(input_size={self.input_size})'

@@ -1,0 +1,92 @@
+"""Validation of what users pass to the inference API: one clear error, never a traceback
+from deep inside a transform."""
+import os
+
+import numpy as np
+
+from ..utils.cli import UserInputError
+
+
+class InferenceInputError(UserInputError, ValueError):
+    """Bad input to the inference API (a ``ValueError``; the CLI reports it on one line)."""
+
+
+def load_image(img):
+    """-> ((H, W, 3) BGR uint8 image, path or None) from a path or an array."""
+    if isinstance(img, (str, os.PathLike)):
+        path = os.fspath(img)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f'image not found: {path!r}')
+        import mmcv
+        image = mmcv.imread(path)  # the decoder mmpose's LoadImage uses
+        if image is None:
+            raise InferenceInputError(f'cannot decode {path!r} as an image')
+        return image, path
+    if not (isinstance(img, np.ndarray) and img.dtype == np.uint8 and img.ndim == 3
+            and img.shape[2] == 3 and img.shape[0] > 0 and img.shape[1] > 0):
+        raise InferenceInputError(
+            'img must be an image path or an (H, W, 3) BGR uint8 array, got '
+            f'{getattr(img, "dtype", type(img).__name__)} {getattr(img, "shape", "")}'.strip())
+    return img, None
+
+
+def check_bboxes(bboxes, image_shape):
+    """-> (N, 4) float64 xyxy boxes; None -> the whole image. Each box must have positive
+    size and overlap the image (boxes partly outside are fine: the crop pads)."""
+    H, W = image_shape
+    if bboxes is None:
+        return np.array([[0.0, 0.0, W, H]])
+    try:
+        boxes = np.asarray(bboxes, np.float64)
+    except (TypeError, ValueError):
+        raise InferenceInputError(f'bboxes must be (N, 4) numbers x1 y1 x2 y2, got '
+                                  f'{bboxes!r}') from None
+    if boxes.shape == (4, ):
+        boxes = boxes[None]
+    if boxes.size == 0:
+        return boxes.reshape(0, 4)
+    if boxes.ndim != 2 or boxes.shape[1] != 4:
+        raise InferenceInputError(f'bboxes must have shape (N, 4) (x1, y1, x2, y2 per box), '
+                                  f'got {boxes.shape}')
+    for i, (x1, y1, x2, y2) in enumerate(boxes):  # a few boxes: name the first bad one
+        where = f'box {i} [{x1:g}, {y1:g}, {x2:g}, {y2:g}]'
+        if not np.isfinite([x1, y1, x2, y2]).all():
+            raise InferenceInputError(f'{where} has non-finite coordinates')
+        if x2 <= x1 or y2 <= y1:
+            raise InferenceInputError(f'{where} is empty: need x2 > x1 and y2 > y1 (xyxy)')
+        if x2 <= 0 or y2 <= 0 or x1 >= W or y1 >= H:
+            raise InferenceInputError(f'{where} is outside the {W}x{H} image')
+    return boxes
+
+
+def check_hand_sides(hand_sides, n):
+    """-> list of n 'left'/'right'; None -> all right; one flag applies to every box."""
+    if hand_sides is None:
+        return ['right'] * n
+    if isinstance(hand_sides, (str, bool, np.bool_)):
+        hand_sides = [hand_sides] * n
+    sides = list(hand_sides)
+    if len(sides) != n:
+        raise InferenceInputError(f'got {len(sides)} hand side flags for {n} boxes: give '
+                                  'one per box (or a single one for all)')
+    out = []
+    for s in sides:
+        if isinstance(s, (bool, np.bool_)):
+            out.append('left' if s else 'right')
+        elif isinstance(s, str) and s.lower() in ('left', 'right'):
+            out.append(s.lower())
+        else:
+            raise InferenceInputError(f"hand side must be 'left', 'right' or a bool (is "
+                                      f'left), got {s!r}')
+    return out
+
+
+def check_cam_K(cam_K):
+    """-> (3, 3) float64 pinhole intrinsics with positive focal lengths."""
+    K = np.asarray(cam_K, np.float64) if cam_K is not None else None
+    if K is None or K.shape != (3, 3) or not np.isfinite(K).all():
+        raise InferenceInputError(f'cam_K must be a finite 3x3 matrix, got {cam_K!r}')
+    if K[0, 0] <= 0 or K[1, 1] <= 0 or not np.allclose(K[2], [0, 0, 1]) or K[1, 0] != 0:
+        raise InferenceInputError(f'cam_K must be [[fx, s, cx], [0, fy, cy], [0, 0, 1]] '
+                                  f'with fx, fy > 0, got {K.tolist()}')
+    return K
