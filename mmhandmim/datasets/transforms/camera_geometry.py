@@ -87,3 +87,17 @@ def warp_camera(warp, K):
     _, R = split_similarity(warp)
     A = np.vstack([np.asarray(warp, np.float64), [0.0, 0.0, 1.0]])
     return A @ K @ R.T, R
+
+
+def cv2_warp_matrix(warp):
+    """The matrix to give ``cv2.warpAffine`` for a 2x3 ``warp`` between continuous pixel
+    coordinates (pixel i spans [i, i+1), the convention of K, keypoints and the renderer).
+
+    cv2 samples at integer pixel coordinates (centres at i): x_cv = x - 0.5 on both sides,
+    so the translation becomes ``t + A @ (0.5, 0.5) - 0.5``. Without it the crop sits
+    ``(1 - zoom) / 2`` output pixels away from where the warped K projects.
+    """
+    warp = np.asarray(warp, np.float64)
+    out = warp.copy()
+    out[:, 2] += warp[:, :2].sum(axis=1) * 0.5 - 0.5
+    return out

@@ -13,7 +13,7 @@ from mmcv.transforms import BaseTransform
 from mmpose.registry import TRANSFORMS
 from mmpose.structures.bbox import get_warp_matrix
 
-from .camera_geometry import project, rotate_posed_hand, warp_camera
+from .camera_geometry import cv2_warp_matrix, project, rotate_posed_hand, warp_camera
 
 
 @TRANSFORMS.register_module()
@@ -44,7 +44,8 @@ class MeshTopdownAffine(BaseTransform):
         scale = self._square_scale(results['bbox_scale'][0])
         rot = float(results['bbox_rotation'][0]) if 'bbox_rotation' in results else 0.0
         warp = get_warp_matrix(center, scale, rot, output_size=(w, h))
-        results['img'] = cv2.warpAffine(results['img'], warp, (w, h), flags=cv2.INTER_LINEAR)
+        results['img'] = cv2.warpAffine(results['img'], cv2_warp_matrix(warp), (w, h),
+                                        flags=cv2.INTER_LINEAR)
 
         K = results['cam_K'][0].astype(np.float64)
         new_K, R = warp_camera(warp, K)
