@@ -9,6 +9,11 @@ model = dict(
                            std=[58.395, 57.12, 57.375], bgr_to_rgb=True),
     backbone=dict(type='mmpretrain.VisionTransformer', arch='deit-small', img_size=224,
                   patch_size=16, out_type='featmap', drop_path_rate=0.1),
+    # mean_params=None starts iteration 0 from the head's documented fallback (MANO's
+    # hands_mean fingers, identity global orientation, zero betas, camera (10, 0, 0)). For
+    # PyMAF-style dataset means, run (with the MANO model the head uses)
+    #   python tools/misc/compute_mean_mano_params.py CONFIG --out data/mean_mano_params.npz
+    # and set model.head.mean_params to that file (it is not shipped: MANO is licence-gated).
     head=dict(
         type='PyMAFMANOHead', in_channels=embed_dims, input_size=(224, 224),
         num_iterations=3, deconv_channels=(256, 256, 256), point_channels=(128, 64, 5),
