@@ -1,0 +1,8 @@
+# Table 5 ablation: ViT-S/16 initialised from HandMIM-S pre-trained without L_pose
+# (configs/handmim/handmim_vit-s_no-pose.py, teacher backbone extracted to
+# work_dirs/handmim_vit-s_no-pose/backbone.pth), PyMAF-MANO head, FreiHAND.
+# Paper Table 5, without L_pose: PA-MPVPE 6.89 mm, PA-MPJPE 6.87 mm, F@5 0.707, F@15 0.981.
+# Status: not yet trained on real data.
+_base_ = ['./handmim-s_pymaf_freihand.py']
+model = dict(backbone=dict(
+    init_cfg=dict(checkpoint='work_dirs/handmim_vit-s_no-pose/backbone.pth')))
