@@ -1,7 +1,8 @@
 """Run-time fixes the pinned OpenMMLab stack needs on today's torch.
 
 Each fix is applied only when its problem is present, so on a machine with a working CUDA
-torch, full mmcv and an mmengine that passes ``weights_only`` they do nothing. This module
+torch, full mmcv and an mmengine that passes ``weights_only`` they do nothing. The exception is
+5, checkpoint safety (atomic saves, safe loading), which every run gets. This module
 must be imported before mmengine/mmcv/mmpose/mmpretrain; ``mmhandmim/__init__.py``,
 ``tests/conftest.py`` and every entry point under ``tools/`` import it first.
 
@@ -103,9 +104,11 @@ def _load_full_checkpoint(filename, map_location):
     """mmengine's ``load_from_local`` with ``weights_only=False`` made explicit.
 
     Training checkpoints hold mmengine objects (message hub, history buffers) besides tensors,
-    so they cannot be read with ``weights_only=True``. Only ever called for files the user
-    points the runner at (``--resume``/``load_from``); tensor-only files such as extracted
-    backbones are read with ``weights_only=True`` by ``mmhandmim.utils.checkpoint``.
+    so they cannot be read with plain ``weights_only=True``. Where torch can inspect a
+    checkpoint's pickled globals (>= 2.5), fix 5 replaces this loader by
+    ``mmhandmim.utils.checkpoint.load_local_checkpoint`` (``weights_only=True``, with exactly
+    the classes of mmengine training checkpoints allowed); this full loader then remains only
+    for older torch and for files marked trusted.
     """
     filename = os.path.expanduser(filename)
     if not os.path.isfile(filename):
@@ -195,11 +198,27 @@ def _slurm_env_to_torch_env():
         env['MASTER_ADDR'] = addr.strip() or '127.0.0.1'
 
 
+# --- 5. checkpoint safety ----------------------------------------------------------------
+def install_checkpoint_safety():
+    """Atomic checkpoint saves, auto-resume that skips broken files, ``weights_only`` loading
+    of checkpoints from elsewhere, key-mismatch warnings (``mmhandmim.utils.checkpoint``).
+
+    Not a repair of a broken stack but fault tolerance every run should have, so applied
+    unconditionally (each patch is idempotent and keeps mmengine's interfaces).
+    """
+    from mmhandmim.utils.checkpoint import install
+    applied = install()
+    if applied:
+        APPLIED.append('checkpoint_safety')
+    return bool(applied)
+
+
 def apply_all():
     """Apply every import-time fix that is needed (idempotent)."""
     fix_torchvision()
     fix_mmcv_ops()
     fix_checkpoint_loading()
+    install_checkpoint_safety()
 
 
 apply_all()

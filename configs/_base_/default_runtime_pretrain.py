@@ -9,6 +9,10 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=3, save_last=True),
     # saves python/numpy/torch RNG states in checkpoints so --resume continues exactly
     rng_state=dict(type='RNGStateHook'),
+    # a NaN/inf loss stops training before the optimizer step ('skip': drop that step
+    # and go on); default_hooks, not custom_hooks, so configs that set their own
+    # custom_hooks list keep it
+    finite_loss=dict(type='FiniteLossHook', on_nonfinite='raise'),
 )
 randomness = dict(seed=0, diff_rank_seed=False, deterministic=False)
 log_processor = dict(window_size=10)

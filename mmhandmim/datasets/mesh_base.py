@@ -13,13 +13,16 @@ one set of metainfo serve all; the metric converts back to the benchmark's order
 """
 import os.path as osp
 
+import mmcv
 import mmpose
 import numpy as np
+from mmengine import fileio
 from mmengine.dataset import BaseDataset
 from mmpose.datasets.datasets.utils import parse_pose_metainfo
 
 from ..hand_model.keypoints import convert_keypoints
 from .transforms.camera_geometry import project
+from .unlabeled_hands import ImageLoadError
 
 NUM_KEYPOINTS = 21
 NUM_VERTICES = 778
@@ -43,6 +46,37 @@ class HandMeshBaseDataset(BaseDataset):
         if metainfo is None:
             metainfo = dict(cls.METAINFO)
         return parse_pose_metainfo(dict(metainfo))
+
+    def prepare_data(self, idx):
+        """mmpose's ``LoadImage`` reports a corrupt file as an ``AssertionError`` asking
+        whether the file exists; when the pipeline fails and the sample's image is missing or
+        undecodable, raise :class:`ImageLoadError` saying which, with path, dataset and index."""
+        try:
+            return super().prepare_data(idx)
+        except Exception as exc:
+            problem = self._image_problem(idx)
+            if problem is None:
+                raise
+            raise ImageLoadError(problem[0], f'{problem[1]} ({type(self).__name__} sample '
+                                 f'{idx})') from exc
+
+    def _image_problem(self, idx):
+        """(path, what is wrong) when sample ``idx``'s image cannot be read, else None."""
+        try:
+            path = self.get_data_info(idx).get('img_path')
+        except Exception:  # noqa: BLE001 - the annotation is the problem, not the image
+            return None
+        if not path or not isinstance(path, str):
+            return None
+        if '://' not in path and not osp.isfile(path):
+            return path, 'the file does not exist'
+        try:
+            img = mmcv.imfrombytes(fileio.get(path), flag='color')
+        except Exception as exc:  # noqa: BLE001 - any backend/decoder failure
+            return path, f'it cannot be read ({exc})'
+        if img is None:
+            return path, 'it is not a decodable image (corrupt or truncated file)'
+        return None
 
     # --- building a sample ---------------------------------------------------------------
     @staticmethod

@@ -28,11 +28,20 @@ IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
 
 
 class ImageLoadError(IOError):
-    """An image file that cannot be read or decoded; ``path`` names it."""
+    """An image file that cannot be read or decoded; ``path`` names it.
 
-    def __init__(self, path, reason):
+    ``ImageLoadError(message)`` (one argument, as torch's DataLoader re-raises a worker's
+    exception in the main process) keeps the message and leaves ``path`` None.
+    """
+
+    def __init__(self, path, reason=None):
+        if reason is None:
+            super().__init__(path)
+            self.path = self.reason = None
+            return
         super().__init__(f'cannot load image {path}: {reason}')
         self.path = path
+        self.reason = reason
 
 
 def _parse_list_line(line):
@@ -72,8 +81,14 @@ class UnlabeledHandDataset(BaseDataset):
         ann_file (str): '' (folder), a list file or a COCO-WholeBody json (see module doc).
         data_root (str), data_prefix (dict(img_path=...)): as in mmengine's ``BaseDataset``.
         min_box_size (float): smallest hand box side (px) kept from COCO-WholeBody.
-        skip_bad_images (bool): on an unreadable image, log its path, count it
-            (``num_bad_images``, per process) and return another sample instead of raising.
+        skip_bad_images (bool): False (default): an unreadable (missing, corrupt) image
+            raises :class:`ImageLoadError` naming its path. True: the sample is replaced by
+            the next readable one (index ``idx + 1``, ``idx + 2``, ... wrapping around, so
+            the replacement is deterministic, in training and testing alike); each
+            replacement is counted in ``num_bad_images`` and the path kept in
+            ``bad_image_paths`` (per process: each dataloader worker counts its own), and a
+            warning with the path and the running counts is logged the first time a path
+            fails.
         Other arguments are those of ``BaseDataset``.
     """
 
@@ -84,6 +99,7 @@ class UnlabeledHandDataset(BaseDataset):
         self.min_box_size = min_box_size
         self.skip_bad_images = skip_bad_images
         self.num_bad_images = 0
+        self.bad_image_paths = set()
         super().__init__(ann_file=ann_file, data_root=data_root, data_prefix=data_prefix,
                          pipeline=pipeline, **kwargs)
 
@@ -142,15 +158,26 @@ class UnlabeledHandDataset(BaseDataset):
         return data_list
 
     def prepare_data(self, idx):
-        try:
+        if not self.skip_bad_images:
             return super().prepare_data(idx)
-        except ImageLoadError as exc:
-            if not self.skip_bad_images:
-                raise
-            self.num_bad_images += 1
-            MMLogger.get_current_instance().warning(
-                f'skipped unreadable image {exc.path} ({self.num_bad_images} in this process)')
-            return None  # BaseDataset then draws another index (training mode)
+        n = len(self)
+        for step in range(min(n, self.max_refetch + 1)):
+            j = idx if step == 0 else (idx + step) % n  # (an out-of-range idx still raises)
+            try:
+                return super().prepare_data(j)
+            except ImageLoadError as exc:
+                self.num_bad_images += 1
+                if exc.path not in self.bad_image_paths:
+                    self.bad_image_paths.add(exc.path)
+                    MMLogger.get_current_instance().warning(
+                        f'skipped unreadable image {exc.path} (sample {j}: {exc.reason}); '
+                        f'using sample {(j + 1) % n} instead. {len(self.bad_image_paths)} '
+                        f'unreadable image(s), {self.num_bad_images} replacement(s) so far '
+                        'in this process')
+        raise ImageLoadError(
+            self.get_data_info(idx)['img_path'],
+            f'it and the next {min(n, self.max_refetch + 1) - 1} samples are all '
+            'unreadable; check the data root')
 
 
 @TRANSFORMS.register_module()

@@ -92,6 +92,12 @@ def user_errors(prog):
         _report(prog, exc)
     except FileNotFoundError as exc:
         _report(prog, exc)
+    except FloatingPointError as exc:
+        # FiniteLossHook's NonFiniteLossError: the message names the iteration, the terms
+        # and the last checkpoint; a traceback adds nothing (exit 1: the run failed)
+        if type(exc).__name__ != 'NonFiniteLossError':
+            raise
+        _report(prog, exc, code=1)
     except KeyError as exc:
         if 'registry' in str(exc) and 'is not in the' in str(exc):
             _report(prog, exc, hint='unknown module type: check the spelling of `type=` in '
@@ -100,11 +106,11 @@ def user_errors(prog):
             raise
 
 
-def _report(prog, exc, hint=None):
+def _report(prog, exc, hint=None, code=2):
     if os.environ.get(DEBUG_ENV) == '1':
         raise exc
     line = f'{prog}: error: {_one_line(exc)}'
     if hint:
         line += f' ({hint})'
     print(line, file=sys.stderr)
-    sys.exit(2)
+    sys.exit(code)

@@ -20,6 +20,8 @@ import mmhandmim.compat  # noqa: E402,F401
 import torch  # noqa: E402
 
 from mmhandmim.models.selfsup.checkpoint import handmim_to_backbone_state_dict  # noqa: E402
+from mmhandmim.utils.checkpoint import (UnsafeCheckpointError,  # noqa: E402
+                                       load_checkpoint_file)
 from mmhandmim.utils.cli import UserInputError, check_file, user_errors  # noqa: E402
 
 
@@ -27,9 +29,13 @@ def extract(ckpt_path, out_path, source='teacher', force=False):
     check_file(ckpt_path, 'pre-training checkpoint')
     if osp.exists(out_path) and not force:
         raise UserInputError(f'{out_path!r} exists; pass --force to overwrite it')
-    # a training checkpoint holds mmengine objects besides tensors: full unpickling, so only
-    # run this on checkpoints you produced or trust
-    ckpt = torch.load(ckpt_path, map_location='cpu', weights_only=False)
+    # a training checkpoint holds mmengine objects (message hub, numpy RNG states) besides
+    # tensors: read with weights_only=True allowing exactly those classes; a file with other
+    # pickled objects is refused unless MMHANDMIM_TRUST_CHECKPOINTS=1
+    try:
+        ckpt = load_checkpoint_file(ckpt_path, map_location='cpu')
+    except UnsafeCheckpointError as exc:
+        raise UserInputError(str(exc)) from None
     state = ckpt.get('state_dict', ckpt)
     try:
         backbone = handmim_to_backbone_state_dict(state, source=source)
