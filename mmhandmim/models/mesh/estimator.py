@@ -24,6 +24,16 @@ class HandMeshEstimator(TopdownPoseEstimator):
     frame, ``mano_pose`` (1,48) axis-angle (dataset convention), ``mano_betas``, ``cam``,
     ``cam_t``; and ``keypoints_crop`` (1,21,2) in input-crop pixels."""
 
+    def get_layer_depth(self, param_name, prefix=''):
+        """(depth, number of depths) of a parameter for mmpretrain's
+        ``LearningRateDecayOptimWrapperConstructor``: the backbone numbers its own layers,
+        everything else (head) is the top layer."""
+        if not hasattr(self.backbone, 'get_layer_depth'):
+            raise NotImplementedError(
+                f'{type(self.backbone).__name__} has no get_layer_depth(); layer-wise lr '
+                'decay needs a backbone that numbers its layers (mmpretrain ViT)')
+        return self.backbone.get_layer_depth(param_name, prefix + 'backbone.')
+
     def _forward(self, inputs, data_samples=None):
         feats = self.extract_feat(inputs)
         K = self.head._labels(data_samples, 'cam_K')

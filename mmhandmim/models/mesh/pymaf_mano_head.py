@@ -2,7 +2,7 @@
 
 Read against PyMAF's two files (``pymaf_net.py`` regressor loop, ``maf_extractor.py``):
 1. a feature pyramid of transposed convolutions on the backbone's last map (ViT token grid
-   14x14 -> 28 -> 56 -> 112);
+   14x14 -> 28 -> 56 -> 112; channels halving per stage, see the ViT-S config);
 2. iteration 0 samples a uniform grid on the coarsest map; iteration i > 0 samples the finer
    map i at the keypoints projected from the previous estimate (HandMIM's keypoint feedback;
    optionally also a vertex subset), with the points detached;
@@ -64,14 +64,15 @@ class PyMAFMANOHead(BaseHead):
         num_vertex_samples: vertices (evenly spaced ids) sampled with the keypoints at
             iterations > 0 (0: keypoints only, HandMIM's keypoint feedback).
         mean_params: .npz with ``pose6d`` (16, 6), ``betas`` (10,), ``cam`` (3,) from
-            ``tools/misc/compute_mean_mano_params.py``; None: the documented fallback (MANO's
-            ``hands_mean`` finger pose, identity global orientation, zero betas, camera
+            ``tools/misc/compute_mean_mano_params.py``; None: the documented fallback (the
+            hand model's zero pose: MANO's ``hands_mean`` fingers with ``flat_hand_mean=False``,
+            the flat hand with True; identity global orientation, zero betas, camera
             (10, 0, 0): a hand of ~0.2 m filling the crop).
         loss_mano, loss_vert, loss_kpt3d, loss_kpt2d: loss configs (weights inside).
     """
 
     def __init__(self, in_channels, mano=dict(type='MANOLayer', model_path='standin'),
-                 input_size=(224, 224), num_iterations=3, deconv_channels=(256, 256, 256),
+                 input_size=(224, 224), num_iterations=3, deconv_channels=(128, 64, 32),
                  point_channels=(128, 64, 5), grid_size=21, num_vertex_samples=0,
                  hidden=1024, dropout=0.5, mean_params=None,
                  loss_mano=dict(type='MANOParamLoss', loss_weight=1.0),
@@ -110,7 +111,7 @@ class PyMAFMANOHead(BaseHead):
                 pose6d, betas, cam = (torch.as_tensor(f[k], dtype=torch.float32)
                                       for k in ('pose6d', 'betas', 'cam'))
         else:
-            rot = self.mano.pose_to_rotmat(torch.zeros(1, 48))[0]  # hands_mean fingers
+            rot = self.mano.pose_to_rotmat(torch.zeros(1, 48))[0]  # the model's zero pose
             pose6d = matrix_to_rot6d(rot.float())
             # s = 10: a ~0.2 m hand spans the crop (PyMAF's 0.9 is for bodies in normalised
             # units; here points are in metres)
