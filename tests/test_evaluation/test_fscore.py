@@ -56,3 +56,18 @@ def test_f_score_neighbours_in_adjacent_cells_only():
     d = np.sqrt(np.square(pred[:, 0] - gt[:, 0]).sum(-1))
     assert d[0] < th < d[1]
     np.testing.assert_array_equal(f_score(pred, gt, [th])[:, 0], [1.0, 0.5])
+
+
+def test_f_score_leaves_torch_thread_count_alone():
+    """The compiled kernel runs threads of its own; training after an in-loop validation must
+    keep the thread count it had (it decides speed and the order of float sums)."""
+    import torch
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        rng = np.random.default_rng(1)
+        gt = rng.normal(0, 0.02, (64, 50, 3))
+        f_score(gt + rng.normal(0, 0.004, gt.shape), gt)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

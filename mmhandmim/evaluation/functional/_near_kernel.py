@@ -8,8 +8,17 @@ cells around a point.
 The kernel compiles once per machine (a few seconds) and is cached in ``__pycache__``
 (numba's ``cache=True``; ``NUMBA_CACHE_DIR`` where that folder is read-only).
 """
+import os
+
 import numpy as np
+from numba import config as numba_config
 from numba import njit, prange
+
+# numba's OpenMP layer resizes the OpenMP pool torch shares (training after an in-loop
+# validation then ran with other thread counts: slower, and not bit-reproducible); its own
+# 'workqueue' pool touches nothing else. A user's NUMBA_THREADING_LAYER still wins.
+if 'NUMBA_THREADING_LAYER' not in os.environ:
+    numba_config.THREADING_LAYER = 'workqueue'
 
 # A grid larger than this (a prediction with far outliers) uses coarser cells: still exact,
 # only more candidates per cell.

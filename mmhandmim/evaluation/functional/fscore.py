@@ -1,4 +1,6 @@
 """Vertex F-score (official ``calculate_fscore``) with exact nearest neighbours, vectorised."""
+import sys
+
 import numpy as np
 
 from ._array import as_point_batch
@@ -24,9 +26,15 @@ def f_score(pred_verts, gt_verts, thresholds=F_THRESHOLDS):
         return np.zeros((0, th.size))
     order = np.argsort(th)
     pred, gt = np.ascontiguousarray(pred), np.ascontiguousarray(gt)
-    # official names: precision = GT side (a), recall = prediction side (b)
-    precision = near_counts(gt, pred, th[order]) / gt.shape[1]
-    recall = near_counts(pred, gt, th[order]) / pred.shape[1]
+    torch = sys.modules.get('torch')  # not imported here: the evaluator runs without it
+    threads = torch.get_num_threads() if torch is not None else None
+    try:
+        # official names: precision = GT side (a), recall = prediction side (b)
+        precision = near_counts(gt, pred, th[order]) / gt.shape[1]
+        recall = near_counts(pred, gt, th[order]) / pred.shape[1]
+    finally:  # a metric must not change the thread count training runs with
+        if threads is not None and torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
     total = recall + precision
     safe = np.where(total > 0, total, 1.0)
     out = np.empty((pred.shape[0], th.size))
