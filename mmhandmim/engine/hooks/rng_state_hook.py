@@ -33,7 +33,7 @@ def restore_rng_state(state):
 @HOOKS.register_module()
 class RNGStateHook(Hook):
     """Checkpoints carry ``rng_state`` (python, numpy, torch, cuda) of rank 0, and
-    validation leaves the generators as it found them.
+    validation leaves the generators, and torch's intra-op thread count, as it found them.
 
     Checkpoints are written by rank 0 only, so only its generators can be saved. On resume
     every rank restores them when ``randomness.diff_rank_seed`` is off (ranks were seeded
@@ -46,17 +46,28 @@ class RNGStateHook(Hook):
         # Validation draws from the generators too (e.g. the dataloader's base seed), so a
         # run that validated before a checkpoint would continue differently from one resumed
         # from it. Restoring the states after validation keeps training independent of it.
+        # The thread count too: the F-score's numba kernel (parallel=True, OpenMP threading
+        # layer) sets OpenMP's thread count, which torch shares, to NUMBA_NUM_THREADS (all
+        # cores), so training after the first validation ran with other threads than before
+        # (OMP_NUM_THREADS / torchrun's 1): other float sums, so a resumed run was not
+        # bit-identical, and rank 0 (which computes the metrics) took every core.
         self.isolate_validation = isolate_validation
         self._before_val = None
+        self._threads = None
 
     def before_val(self, runner):
         if self.isolate_validation:
             self._before_val = capture_rng_state()
+            self._threads = torch.get_num_threads()
 
     def after_val(self, runner):
         if self._before_val is not None:
             restore_rng_state(self._before_val)
             self._before_val = None
+        if self._threads is not None:
+            if torch.get_num_threads() != self._threads:
+                torch.set_num_threads(self._threads)
+            self._threads = None
 
     def before_save_checkpoint(self, runner, checkpoint):
         checkpoint['rng_state'] = capture_rng_state()
@@ -70,3 +81,15 @@ class RNGStateHook(Hook):
         diff_rank_seed = (runner.cfg.get('randomness') or {}).get('diff_rank_seed', False)
         if get_rank() == 0 or not diff_rank_seed:
             restore_rng_state(state)
+        loader = runner.cfg.get('train_dataloader') or {}
+        if (runner.cfg.get('resume') and loader.get('num_workers', 0) > 0
+                and loader.get('persistent_workers', False)):
+            # mmengine seeds each worker once, when it starts (seed + worker id): persistent
+            # workers carry their generators across epochs in the uninterrupted run, but
+            # start over in the resumed one
+            runner.logger.warning(
+                'resuming with persistent dataloader workers: the augmentation after resuming '
+                'is drawn from freshly seeded workers, not from where the interrupted run '
+                'was (weights, optimizer and schedules are restored exactly). For the '
+                'augmentation of the uninterrupted run, set '
+                'train_dataloader.persistent_workers=False.')

@@ -1,0 +1,28 @@
+# The demo pre-training (configs/demo/handmim_vit-tiny_demo.py: model, losses, hooks,
+# optimizer, schedule) made comparable between 1 process x batch 2b and 2 processes x batch b
+# (tests/test_distributed/test_equivalence.py sets the batch size and data root):
+# * every sample's random views and masks are drawn from a generator seeded by its index
+#   (SeedRNGPerSample), not from the process's / worker's generator;
+# * masks are 'random' with a fixed ratio, so every view masks the same number of patches:
+#   the masked-L1 loss is normalised by each process's masked-pixel count, and only with equal
+#   counts is the mean of the 2 processes' losses the 1-process loss;
+# * shuffling with an explicit sampler seed: DefaultSampler deals the same permutation to
+#   the ranks round-robin, so a 1-process batch is the union of the 2 ranks' batches;
+# * no dropout or drop-path (the demo has none), no dataloader workers.
+_base_ = ['../../configs/demo/handmim_vit-tiny_demo.py']
+custom_imports = dict(imports=['mmhandmim', 'tests.test_distributed.helpers'],
+                      allow_failed_imports=False)
+model = dict(backbone=dict(drop_path_rate=0.0))
+train_dataloader = dict(
+    batch_size=4, num_workers=0, persistent_workers=False,
+    sampler=dict(type='DefaultSampler', shuffle=True, seed=0),
+    dataset=dict(pipeline=[
+        dict(type='SeedRNGPerSample', seed=0),
+        dict(type='LoadHandCrop', padding=1.25, out_size=80),
+        dict(type='HandMultiView', num_views=2, view_size=64, patch_size=16,
+             crop_scale=(0.3, 1.0), rotation=(0., 150.), random_rotation_sign=True,
+             num_local_views=0, mask_ratio=(0.25, 0.25), mask_prob=1.0, mask_shape='random'),
+        dict(type='PackInputs', algorithm_keys=['view_geometry'], meta_keys=['img_path'])]))
+train_cfg = dict(max_epochs=2)
+default_hooks = dict(logger=dict(interval=1),
+                     checkpoint=dict(interval=1, max_keep_ckpts=-1))
