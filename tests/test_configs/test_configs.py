@@ -11,6 +11,9 @@ import json
 import os
 import os.path as osp
 import re
+import shutil
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -253,9 +256,16 @@ def gen_roots(tmp_path_factory):
                       progress=False, hands=hands)
     generate_ho3d(str(ho), num_train=4, num_eval=2, num_seqs=1, seed=3, progress=False,
                   hands=hands)
+    gt = ho.parent / (ho.name + '_gt')  # kept aside to score submissions (see ho3d_gt)
+    gt.mkdir()
     for k in ('xyz', 'verts'):
-        os.remove(ho / f'evaluation_{k}.json')
+        shutil.move(str(ho / f'evaluation_{k}.json'), str(gt / f'evaluation_{k}.json'))
     return dict(FreiHANDMeshDataset=str(fr), HO3DMeshDataset=str(ho))
+
+
+def ho3d_gt_dir(roots):
+    ho = roots['HO3DMeshDataset']
+    return osp.join(osp.dirname(ho), osp.basename(ho) + '_gt')
 
 
 def on_generated_data(cfg, roots):
@@ -451,9 +461,10 @@ def runner_globals():
         cls._instance_dict = saved[cls]
 
 
-def runner_for(rel, roots, work_dir, load_from=None):
+def runner_for(rel, roots, work_dir, load_from=None, **test_evaluator):
     from mmengine.runner import Runner
     cfg = on_generated_data(shrink(load(rel)), roots)
+    cfg.test_evaluator.update(test_evaluator)
     cfg.model.backbone.init_cfg = None
     cfg.load_from = load_from
     cfg.work_dir = str(work_dir)
@@ -487,6 +498,30 @@ def test_ho3d_and_cross_dataset_configs_run(gen_roots, tmp_path, mmpose_scope,
     read_submission(work / 'submission' / 'pred.json', 2)
     assert osp.isfile(work / 'submission' / 'pred.zip')
     assert runner.test() == {}  # re-testing replaces the config's own submission
+
+    # the submission (OpenGL frame, HO3D joint order) scored by the standalone evaluator
+    # against HO3D's ground-truth files equals the in-loop metric (OpenCV frame, FreiHAND
+    # order) once the ground truth is in the root: frame and order conventions agree
+    gt_dir, out = ho3d_gt_dir(gen_roots), tmp_path / 'scores'
+    subprocess.run([sys.executable, osp.join(ROOT, 'tools', 'analysis', 'eval_hand_mesh.py'),
+                    '--pred', str(work / 'submission' / 'pred.json'), '--gt-dir', gt_dir,
+                    '--protocol', 'ho3d', '--out-dir', str(out)], check=True,
+                   capture_output=True)
+    with open(out / 'scores.json') as f:
+        scores = json.load(f)
+    ho_root = gen_roots['HO3DMeshDataset']
+    for k in ('xyz', 'verts'):
+        shutil.copy(osp.join(gt_dir, f'evaluation_{k}.json'), ho_root)
+    try:
+        metrics = runner_for(osp.join('mesh', 'handmim-s_pymaf_ho3d.py'), gen_roots,
+                             tmp_path / 'ho3d_in_loop', load_from=str(work / 'epoch_1.pth'),
+                             format_only=False).test()
+    finally:
+        for k in ('xyz', 'verts'):
+            os.remove(osp.join(ho_root, f'evaluation_{k}.json'))
+    for key in ('mpjpe', 'pa_mpjpe', 'mpvpe', 'pa_mpvpe', 'st_mpjpe', 'f5', 'pa_f15'):
+        assert metrics[f'mesh/{key}'] == pytest.approx(scores[key], rel=1e-5), key
+    assert scores['mpjpe'] > 0
 
     runner = runner_for(osp.join('mesh', 'handmim-s_pymaf_ho3d-to-freihand.py'), gen_roots,
                         tmp_path / 'ho2fh', load_from=str(work / 'epoch_1.pth'))
