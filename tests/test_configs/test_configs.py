@@ -424,12 +424,13 @@ def test_layer_decay_lrs_follow_mmpretrain_rule(rel, mmpose_scope):
 
 
 def test_mmpretrain_layer_decay_constructor_on_the_mesh_estimator(mmpose_scope):
-    """Why the configs use mmpose's constructor: mmpretrain's one needs the model's
-    get_layer_depth(); with it (if HandMeshEstimator gains one) both agree."""
+    """mmpretrain's constructor needs the model's get_layer_depth() (HandMeshEstimator has
+    one, delegating to the backbone) and an explicit weight_decay; it then gives every
+    parameter the same lr as mmpose's constructor, which the configs use."""
     from mmengine.optim import build_optim_wrapper
     cfg = shrink(load(osp.join('mesh', 'handmim-s_pymaf_freihand_layer-decay.py')))
     model = build_model(cfg)
-    ow = dict(optimizer=dict(type='Adam', lr=4e-5),
+    ow = dict(optimizer=dict(type='Adam', lr=4e-5, weight_decay=0.),
               constructor='mmpretrain.LearningRateDecayOptimWrapperConstructor',
               paramwise_cfg=dict(layer_decay_rate=0.75))
     if not hasattr(model, 'get_layer_depth'):
