@@ -184,6 +184,11 @@ def resolve_mano_file(model_path: Optional[str] = None, is_rhand: bool = True) -
     return path
 
 
+#: arrays every MANO model file holds (what smplx.MANO reads)
+MANO_KEYS = ('v_template', 'shapedirs', 'posedirs', 'J_regressor', 'weights', 'kintree_table',
+             'f', 'hands_components', 'hands_mean')
+
+
 def load_raw_mano(path: str) -> Dict[str, Any]:
     """Unpickle a MANO-format file with ``MANOUnpickler``; chumpy objects stay records."""
     path = os.path.expanduser(str(path))
@@ -193,11 +198,27 @@ def load_raw_mano(path: str) -> Dict[str, Any]:
     if not os.path.isfile(path):
         raise FileNotFoundError(mano_not_found_message(path))
     with open(path, 'rb') as f:
-        data = MANOUnpickler(f).load()
+        try:
+            data = MANOUnpickler(f).load()
+        except (pickle.UnpicklingError, EOFError, ValueError, IndexError, TypeError) as exc:
+            if 'MANO' in str(exc) or 'chumpy' in str(exc):
+                raise  # already a MANOUnpickler message
+            raise pickle.UnpicklingError(
+                f'{path!r} is not a readable MANO model pickle ({type(exc).__name__}: {exc}); '
+                'expected MANO_RIGHT.pkl/MANO_LEFT.pkl from https://mano.is.tue.mpg.de or '
+                'a file written by tools/model_converters/mano_to_clean_pickle.py') from None
     if not isinstance(data, dict):
         raise pickle.UnpicklingError(
             f'{path!r} holds a {type(data).__name__}, not the dict a MANO model file holds.')
     return data
+
+
+def check_mano_keys(data: Dict[str, Any], path: str) -> None:
+    """Raise a KeyError naming the file and the arrays a MANO model needs but it lacks."""
+    missing = [k for k in MANO_KEYS if k not in data]
+    if missing:
+        raise KeyError(f'{path!r} is not a MANO model file: it lacks {", ".join(missing)} '
+                       f'(a MANO pickle holds {", ".join(MANO_KEYS)})')
 
 
 def load_mano_dict(path: str) -> Dict[str, Any]:

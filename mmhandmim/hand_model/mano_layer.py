@@ -20,7 +20,7 @@ from torch import nn
 
 from .keypoints import DEFAULT_FINGERTIP_CONVENTION, check_order, conversion_index
 from .keypoints import fingertip_ids as named_fingertip_ids
-from .mano_io import load_mano_dict, resolve_mano_file
+from .mano_io import check_mano_keys, load_mano_dict, resolve_mano_file
 from .rotation import axis_angle_to_matrix, rot6d_to_matrix
 from .standin import STANDIN_KEY, is_standin
 
@@ -72,6 +72,7 @@ class MANOLayer(nn.Module):
         self.num_pca_comps = int(num_pca_comps)
         self.model_file = resolve_mano_file(model_path, is_rhand)
         data = load_mano_dict(self.model_file)
+        check_mano_keys(data, self.model_file)  # before smplx fails on a missing attribute
         self.is_standin = is_standin(data)
         if self.is_standin:
             print_log(f'MANOLayer uses the stand-in hand model (not MANO): {self.model_file}',

@@ -47,6 +47,8 @@ import zipfile
 
 import torch
 
+from .cli import UserInputError
+
 #: environment variable that allows full unpickling of checkpoints with unknown globals
 TRUST_ENV = 'MMHANDMIM_TRUST_CHECKPOINTS'
 _TRUSTED_PATHS = set()
@@ -347,6 +349,10 @@ def _full_load(filename, map_location):
     return torch.load(filename, map_location=map_location, weights_only=False)
 
 
+class CorruptCheckpointError(UserInputError, ValueError):
+    """A checkpoint file that torch cannot read at all (empty, truncated, another format)."""
+
+
 def load_checkpoint_file(filename, map_location=None, trusted=None):
     """Load a local checkpoint file as the module doc describes (steps 1-3).
 
@@ -358,6 +364,19 @@ def load_checkpoint_file(filename, map_location=None, trusted=None):
         raise FileNotFoundError(
             f'Checkpoint not found: {filename!r}. Check the path given to --resume, '
             'load_from or init_cfg.checkpoint.')
+    try:
+        return _load_checkpoint_file(filename, map_location, trusted)
+    except UnsafeCheckpointError:
+        raise
+    # what torch raises for files that are not (complete) checkpoints, deep in its reader
+    except (EOFError, IndexError, RuntimeError, OSError, pickle.UnpicklingError) as exc:
+        detail = ' '.join(str(exc).split())[:200] or type(exc).__name__
+        raise CorruptCheckpointError(
+            f'cannot read checkpoint {filename!r} ({type(exc).__name__}: {detail}): it is '
+            'empty, truncated or not a PyTorch checkpoint; re-download or re-save it') from exc
+
+
+def _load_checkpoint_file(filename, map_location, trusted):
     if not safe_loading_supported():  # old torch: it has no weights_only default either
         return _full_load(filename, map_location)
     if trusted is None:
