@@ -1,9 +1,10 @@
 # ViT-S/16 + PyMAF-style MANO head (paper section 2.5): the ViT token grid (14x14) goes
 # through 3 deconvolution stages (28, 56, 112), one per feedback iteration; iteration 0
 # samples a 21x21 grid, later ones the projected 21 keypoints. Channels halve with each
-# doubling of resolution (128, 64, 32): PyMAF's 256 at every stage starts from a 7x7 ResNet
+# doubling of resolution (96, 48, 24): PyMAF's 256 at every stage starts from a 7x7 ResNet
 # map; from ViT's 14x14 grid it would cost 8.8 GFLOPs per image, more than the ViT-S backbone
-# (8.5); these cost ~0.7 (benchmarks/bench_mesh_inference.py prints the shares). Every point
+# (8.5); these cost 0.46, keeping head + MANO under 15 % of the ViT-S forward even at batch 1
+# on CPU (benchmarks/bench_mesh_inference.py; (128, 64, 32) measured 15.6 %). Every point
 # feature is reduced to 5 channels either way. Loss weights: 3D keypoints and vertices
 # (L1, metres) 1.0, 2D reprojection 0.2, MANO rotations + 0.5 x betas 1.0. With HaMeR's ratio
 # (MANO 0.02) the 3D losses, dominated by the global orientation early on, first bend the
@@ -23,7 +24,7 @@ model = dict(
     # and set model.head.mean_params to that file (it is not shipped: MANO is licence-gated).
     head=dict(
         type='PyMAFMANOHead', in_channels=embed_dims, input_size=(224, 224),
-        num_iterations=3, deconv_channels=(128, 64, 32), point_channels=(128, 64, 5),
+        num_iterations=3, deconv_channels=(96, 48, 24), point_channels=(128, 64, 5),
         grid_size=21, num_vertex_samples=0, hidden=1024, dropout=0.5, mean_params=None,
         # real MANO: put MANO_RIGHT.pkl in data/mano (see README "Data preparation")
         mano=dict(type='MANOLayer', model_path='data/mano', keypoint_order='freihand',

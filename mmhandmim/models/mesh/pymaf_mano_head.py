@@ -72,7 +72,7 @@ class PyMAFMANOHead(BaseHead):
     """
 
     def __init__(self, in_channels, mano=dict(type='MANOLayer', model_path='standin'),
-                 input_size=(224, 224), num_iterations=3, deconv_channels=(128, 64, 32),
+                 input_size=(224, 224), num_iterations=3, deconv_channels=(96, 48, 24),
                  point_channels=(128, 64, 5), grid_size=21, num_vertex_samples=0,
                  hidden=1024, dropout=0.5, mean_params=None,
                  loss_mano=dict(type='MANOParamLoss', loss_weight=1.0),
