@@ -70,6 +70,10 @@ def _record_class(module: str, name: str) -> type:
     return _RECORD_CLASSES[key]
 
 
+class MANOPickleError(pickle.UnpicklingError):
+    """A pickle ``MANOUnpickler`` refuses or cannot turn into arrays (its own message)."""
+
+
 class MANOUnpickler(pickle.Unpickler):
     """Unpickler that allows numpy, scipy.sparse and chumpy (as records) and nothing else."""
 
@@ -87,7 +91,7 @@ class MANOUnpickler(pickle.Unpickler):
             return getattr(scipy.sparse, name)
         if (module, name) in _BUILTIN_NAMES:
             return super().find_class(module, name)
-        raise pickle.UnpicklingError(
+        raise MANOPickleError(
             f'Refusing to load {module}.{name} from a MANO pickle: only numpy arrays, '
             'scipy.sparse matrices and chumpy arrays are allowed in a MANO model file. '
             'If this file is not a MANO model, do not load it as one.')
@@ -100,7 +104,7 @@ def _resolve_numpy(module: str, name: str):
             return getattr(importlib.import_module(candidate), name)
         except (ImportError, AttributeError):
             continue
-    raise pickle.UnpicklingError(f'numpy has no {module}.{name} to rebuild the array with.')
+    raise MANOPickleError(f'numpy has no {module}.{name} to rebuild the array with.')
 
 
 # How chumpy's reordering classes compute their value from their operand 'a'.
@@ -141,7 +145,7 @@ def _record_value(rec: ChumpyRecord, where: str) -> np.ndarray:
         return _record_value(state['x'], where)
     if 'r' in state:
         return np.asarray(state['r'])
-    raise pickle.UnpicklingError(
+    raise MANOPickleError(
         f'{where} is a chumpy {rec.chumpy_class} object without a stored array (state keys '
         f'{sorted(state)}); only chumpy.Ch arrays and chumpy.reordering operations can be read '
         'without chumpy. Convert the file once where chumpy works (Python <= 3.10, numpy < 1.24) '
@@ -200,9 +204,9 @@ def load_raw_mano(path: str) -> Dict[str, Any]:
     with open(path, 'rb') as f:
         try:
             data = MANOUnpickler(f).load()
+        except MANOPickleError:
+            raise
         except (pickle.UnpicklingError, EOFError, ValueError, IndexError, TypeError) as exc:
-            if 'MANO' in str(exc) or 'chumpy' in str(exc):
-                raise  # already a MANOUnpickler message
             raise pickle.UnpicklingError(
                 f'{path!r} is not a readable MANO model pickle ({type(exc).__name__}: {exc}); '
                 'expected MANO_RIGHT.pkl/MANO_LEFT.pkl from https://mano.is.tue.mpg.de or '

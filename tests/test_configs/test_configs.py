@@ -433,14 +433,14 @@ def test_mmpretrain_layer_decay_constructor_on_the_mesh_estimator(mmpose_scope):
     ow = dict(optimizer=dict(type='Adam', lr=4e-5, weight_decay=0.),
               constructor='mmpretrain.LearningRateDecayOptimWrapperConstructor',
               paramwise_cfg=dict(layer_decay_rate=0.75))
-    if not hasattr(model, 'get_layer_depth'):
-        with pytest.raises(NotImplementedError, match='get_layer_depth'):
-            build_optim_wrapper(model, ow)
-        return
     ours = build_optim_wrapper(model, cfg.optim_wrapper)
     lr = {id(p): g['lr'] for g in ours.optimizer.param_groups for p in g['params']}
     for g in build_optim_wrapper(model, ow).optimizer.param_groups:
         assert all(lr[id(p)] == pytest.approx(g['lr']) for p in g['params'])
+    # a backbone that does not number its layers (e.g. a ResNet) is refused by name
+    model.backbone = torch.nn.Identity()
+    with pytest.raises(NotImplementedError, match='Identity has no get_layer_depth'):
+        build_optim_wrapper(model, ow)
 
 
 # --- end to end on generated data -------------------------------------------------------------
