@@ -4,9 +4,6 @@ naming the file or the problem; for command-line tools exit code 2 and ONE line 
 or a logged skip where skipping is the documented behaviour; never a silent wrong result or a
 deep traceback.
 
-A known gap is skipped with its reason: a left-hand MANO file loaded as the right hand is not
-detected.
-
 The tools run in-process through their ``main(argv)`` (they fail before any heavy work), except
 the unknown-``type=`` case, which builds a Runner and so runs as a subprocess.
 """
@@ -491,10 +488,9 @@ HAND_MODEL_CASES = [
     pytest.param(mano_dict_without_model_keys, KeyError,
                  r"MANO_RIGHT\.pkl' is not a MANO model file: it lacks ",
                  id='mano-dict-without-model-keys'),
-    pytest.param(mano_left_file_for_right_layer, ValueError, r'left',
-                 id='mano-left-file-for-right-layer', marks=pytest.mark.skip(
-                     reason='not detected by the project: MANOLayer(is_rhand=True) loads a '
-                     'left-hand file without complaint (no side check in mano_io/mano_layer)')),
+    pytest.param(mano_left_file_for_right_layer, ValueError,
+                 r"MANO_RIGHT\.pkl' holds a left-hand model .* but the right hand was asked for",
+                 id='mano-left-file-for-right-layer'),
 ]
 
 

@@ -22,6 +22,7 @@ from .keypoints import DEFAULT_FINGERTIP_CONVENTION, check_order, conversion_ind
 from .keypoints import fingertip_ids as named_fingertip_ids
 from .mano_io import check_mano_keys, load_mano_dict, resolve_mano_file
 from .rotation import axis_angle_to_matrix, rot6d_to_matrix
+from .handedness import check_handedness as check_side
 from .standin import STANDIN_KEY, is_standin
 
 NUM_JOINTS = 16
@@ -45,6 +46,8 @@ class MANOLayer(nn.Module):
         use_pca: axis-angle input is (B, 3 + num_pca_comps): global orientation + PCA
             coefficients of the finger pose.
         num_pca_comps: number of pose PCA components with ``use_pca``.
+        check_handedness: refuse a file whose rest skeleton is the other hand (a left model
+            under the right hand's name); see ``handedness.py``.
 
     ``forward(pose, betas=None, transl=None)`` accepts ``pose`` as
       * axis-angle (B, 48) or (B, 16, 3) (or (B, 3 + num_pca_comps) with ``use_pca``);
@@ -63,7 +66,8 @@ class MANOLayer(nn.Module):
                  fingertip_ids: Union[None, str, Sequence[int]] = None,
                  flat_hand_mean: bool = False,
                  use_pca: bool = False,
-                 num_pca_comps: int = 6):
+                 num_pca_comps: int = 6,
+                 check_handedness: bool = True):
         super().__init__()
         self.keypoint_order = check_order(keypoint_order)
         self.is_rhand = bool(is_rhand)
@@ -73,6 +77,8 @@ class MANOLayer(nn.Module):
         self.model_file = resolve_mano_file(model_path, is_rhand)
         data = load_mano_dict(self.model_file)
         check_mano_keys(data, self.model_file)  # before smplx fails on a missing attribute
+        if check_handedness:
+            check_side(data, self.model_file, self.is_rhand)
         self.is_standin = is_standin(data)
         if self.is_standin:
             print_log(f'MANOLayer uses the stand-in hand model (not MANO): {self.model_file}',
