@@ -1,0 +1,133 @@
+"""Markdown table, JSON record and partial fine-tuning plot of the proxy study."""
+import json
+import os.path as osp
+
+import numpy as np
+
+METRICS = (('pa_mpjpe', 'PA-MPJPE (mm)', 2), ('pa_mpvpe', 'PA-MPVPE (mm)', 2),
+           ('pa_f5', 'F@5', 3), ('pa_f15', 'F@15', 3))
+INIT_ORDER = ('scratch', 'ibot', 'handmim', 'no-pose', 'no-patch', 'no-recon')
+INIT_LABEL = {
+    'scratch': 'from scratch (no pre-training)',
+    'ibot': 'iBOT baseline',
+    'handmim': 'HandMIM (all three losses)',
+    'no-pose': 'HandMIM without L_pose',
+    'no-patch': 'HandMIM without L_patch',
+    'no-recon': 'HandMIM without L_recon',
+}
+
+
+def mean_std(values, digits):
+    v = np.asarray(values, dtype=np.float64)
+    spread = v.std(ddof=1) if len(v) > 1 else 0.0
+    return f'{v.mean():.{digits}f} ± {spread:.{digits}f}'
+
+
+def _select(ft, init, frozen):
+    return sorted((r for r in ft if r['init'] == init and r['frozen'] == frozen),
+                  key=lambda r: r['seed'])
+
+
+def fine_tune_table(ft):
+    lines = ['| initialisation | ' + ' | '.join(m[1] for m in METRICS) + ' | seeds |',
+             '| --- |' + ' --- |' * (len(METRICS) + 1)]
+    for init in INIT_ORDER:
+        rows = _select(ft, init, 0)
+        if rows:
+            cells = [mean_std([r['metrics'][k] for r in rows], d) for k, _, d in METRICS]
+            lines.append(f'| {INIT_LABEL[init]} | ' + ' | '.join(cells) + f' | {len(rows)} |')
+    return lines
+
+
+def partial_table(ft, frozen_ks, num_blocks):
+    ks = [0, *frozen_ks]
+    lines = ['| frozen blocks k | ' + ' | '.join(
+        f'{INIT_LABEL[i]} PA-MPJPE (mm)' for i in ('handmim', 'ibot')) + ' |',
+        '| --- | --- | --- |']
+    for k in ks:
+        cells = [mean_std([r['metrics']['pa_mpjpe'] for r in _select(ft, i, k)], 2)
+                 for i in ('handmim', 'ibot')]
+        note = ' (whole backbone frozen)' if k == num_blocks else ''
+        lines.append(f'| {k}{note} | ' + ' | '.join(cells) + ' |')
+    return lines
+
+
+def every_run_table(ft):
+    lines = ['| run | init | frozen k | seed | ' + ' | '.join(m[1] for m in METRICS) +
+             ' | minutes |', '| --- |' + ' --- |' * (len(METRICS) + 4)]
+    for r in sorted(ft, key=lambda r: (INIT_ORDER.index(r['init']), r['frozen'], r['seed'])):
+        cells = [f'{r["metrics"][k]:.{d}f}' for k, _, d in METRICS]
+        lines.append(f'| {r["name"]} | {r["init"]} | {r["frozen"]} | {r["seed"]} | ' +
+                     ' | '.join(cells) + f' | {r["seconds"] / 60:.1f} |')
+    return lines
+
+
+def probe_table(probes):
+    lines = ['| features | 3D probe (mm) | 2D probe (px) | latent equivariance | '
+             'latent invariance | between images |', '| --- |' + ' --- |' * 5]
+    by = {}
+    for r in probes['runs']:
+        by.setdefault(r['variant'], []).append(r)
+    for variant in ('random init', *[i for i in INIT_ORDER if i != 'scratch']):
+        rows = by.get(variant, [])
+        if not rows:
+            continue
+        label = INIT_LABEL.get(variant, variant)
+        cells = [mean_std([r[k] for r in rows], d) for k, d in (
+            ('probe_3d_mm', 2), ('probe_2d_px', 2), ('equivariance', 3),
+            ('invariance', 3), ('between_images', 3))]
+        lines.append(f'| {label} | ' + ' | '.join(cells) + ' |')
+    lines.append(f'| predicting the mean pose | {probes["mean_pose_3d_mm"]:.2f} | '
+                 f'{probes["mean_pose_2d_px"]:.2f} | | | |')
+    return lines
+
+
+def plot_partial(ft, frozen_ks, out):
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    ks = [0, *frozen_ks]
+    fig, ax = plt.subplots(figsize=(4.5, 3.2), dpi=120)
+    for init, style in (('handmim', 'o-'), ('ibot', 's--')):
+        vals = [[r['metrics']['pa_mpjpe'] for r in _select(ft, init, k)] for k in ks]
+        mean = [np.mean(v) for v in vals]
+        ax.errorbar(ks, mean, yerr=[np.std(v, ddof=1) if len(v) > 1 else 0 for v in vals],
+                    fmt=style, capsize=3, label=INIT_LABEL[init])
+    ax.set_xlabel('frozen ViT blocks k (of 4)')
+    ax.set_ylabel('PA-MPJPE (mm), eval split')
+    ax.set_xticks(ks)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+
+
+def write_report(work, preset, args, pre, ft, probes, num_blocks):
+    frozen_ks = list(preset['frozen'])
+    png = osp.join(work, 'partial_finetune.png')
+    plot_partial(ft, frozen_ks, png)
+    calls_path = osp.join(work, 'calls.json')
+    wall = json.load(open(calls_path)) if osp.isfile(calls_path) else []
+    settings = (f'preset `{args.preset}`: {preset["n_unlabeled"]} unlabeled crops '
+                f'({preset["unl_img"]} px), FreiHAND-layout {preset["n_train"]} train / '
+                f'{preset["n_eval"]} eval frames ({preset["fh_img"]} px, 1 image version), '
+                f'pre-training {preset["pre_epochs"]} epochs, fine-tuning {preset["ft_epochs"]} '
+                f'epochs, seeds {args.seeds}, {args.jobs} runs in parallel')
+    lines = ['## Results', '', f'Settings: {settings}.', '',
+             '### Full fine-tuning (mean ± sample std over seeds)', '',
+             *fine_tune_table(ft), '',
+             '### Partial fine-tuning (first k blocks frozen)', '',
+             *partial_table(ft, frozen_ks, num_blocks), '',
+             '### Probes of the frozen pre-trained features', '', *probe_table(probes), '',
+             '### Every fine-tuning run', '', *every_run_table(ft), '',
+             f'Pre-training run-minutes: {sum(r["seconds"] for r in pre) / 60:.1f}; '
+             f'fine-tuning run-minutes: {sum(r["seconds"] for r in ft) / 60:.1f}; wall time of '
+             f'the study command(s): {sum(wall) / 60:.1f} min.', '']
+    text = '\n'.join(lines)
+    with open(osp.join(work, 'results.md'), 'w') as f:
+        f.write(text)
+    with open(osp.join(work, 'results.json'), 'w') as f:
+        json.dump(dict(settings=preset, seeds=args.seeds, pretrain=pre, finetune=ft,
+                       probes=probes), f, indent=1)
+    return text
