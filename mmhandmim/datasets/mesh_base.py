@@ -11,6 +11,7 @@ read; the packed training labels are float32.
 Keypoints are in ``keypoint_order`` (FreiHAND's by default, for every dataset, so one model and
 one set of metainfo serve all; the metric converts back to the benchmark's order).
 """
+import copy
 import os.path as osp
 
 import mmcv
@@ -46,6 +47,18 @@ class HandMeshBaseDataset(BaseDataset):
         if metainfo is None:
             metainfo = dict(cls.METAINFO)
         return parse_pose_metainfo(dict(metainfo))
+
+    #: metainfo that mmpose's transforms and heads read per sample (RandomFlip and flip
+    #: testing need ``flip_indices``); copied into each sample as mmpose's own datasets do
+    #: (``BaseCocoStyleDataset.get_data_info``), so mmpose's 2D pipelines work unchanged
+    SAMPLE_METAINFO_KEYS = ('dataset_name', 'upper_body_ids', 'lower_body_ids', 'flip_pairs',
+                            'dataset_keypoint_weights', 'flip_indices', 'skeleton_links')
+
+    def get_data_info(self, idx):
+        info = super().get_data_info(idx)
+        for key in self.SAMPLE_METAINFO_KEYS:
+            info[key] = copy.deepcopy(self._metainfo[key])
+        return info
 
     def prepare_data(self, idx):
         """mmpose's ``LoadImage`` reports a corrupt file as an ``AssertionError`` asking
