@@ -5,6 +5,7 @@ import os
 import numpy as np
 
 from .functional.hand_mesh import official_scores
+from .pck_plot import plot_pck_curves
 
 #: per-sample CSV columns (evaluate_hand_mesh ``per_sample`` keys); HO3D adds st_mpjpe
 CSV_COLUMNS = ('mpjpe', 'pa_mpjpe', 'mpvpe', 'pa_mpvpe', 'pa_f5', 'pa_f15')
@@ -38,32 +39,6 @@ def write_per_sample_csv(metrics, path):
     np.savetxt(path, table, fmt=fmt, delimiter=',', header=header, comments='')
 
 
-def plot_pck_curves(metrics, path):
-    """Two panels (joints, mesh), unaligned and aligned PCK curves with their AUC."""
-    import matplotlib
-    matplotlib.use('Agg')  # file output only; no display needed
-    import matplotlib.pyplot as plt
-
-    curves = metrics['pck_curves']
-    t = curves['thresholds_mm']
-    panels = [('Joints', [('j', 'auc_j', 'unaligned'), ('pa_j', 'pa_auc_j', 'Procrustes'),
-                          ('st_j', 'st_auc_j', 'scale+translation')]),
-              ('Mesh vertices', [('v', 'auc_v', 'unaligned'),
-                                 ('pa_v', 'pa_auc_v', 'Procrustes')])]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
-    for ax, (title, series) in zip(axes, panels):
-        for kind, auc_key, label in series:
-            if kind in curves:
-                ax.plot(t, curves[kind], label=f'{label} (AUC {metrics[auc_key]:.3f})')
-        ax.set(title=title, xlabel='threshold (mm)', ylabel='fraction within threshold',
-               xlim=(t[0], t[-1]), ylim=(0, 1))
-        ax.grid(alpha=0.3)
-        ax.legend(loc='lower right')
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
 def format_table(metrics):
     """A readable summary: errors in mm, AUC and F-scores as fractions."""
     rows = [('', 'unaligned', 'Procrustes')]
@@ -83,13 +58,20 @@ def format_table(metrics):
     return os.linesep.join(lines)
 
 
-def write_report(metrics, out_dir, protocol):
-    """Write all report files into ``out_dir``; returns their paths."""
+def write_report(metrics, out_dir, protocol, plotter=None):
+    """Write all report files into ``out_dir``; returns their paths.
+
+    ``plotter``: a ``pck_plot.PlotProcess`` started earlier draws the PNG (its matplotlib
+    import then overlaps the evaluation); without one it is drawn here.
+    """
     os.makedirs(out_dir, exist_ok=True)
     paths = {name: os.path.join(out_dir, name) for name in
              ('scores.json', 'scores.txt', 'per_sample.csv', 'pck_curves.png')}
     write_scores_json(metrics, paths['scores.json'])
     write_scores_txt(metrics, paths['scores.txt'], protocol)
     write_per_sample_csv(metrics, paths['per_sample.csv'])
-    plot_pck_curves(metrics, paths['pck_curves.png'])
+    if plotter is None:
+        plot_pck_curves(metrics, paths['pck_curves.png'])
+    else:
+        plotter.plot(metrics, paths['pck_curves.png'])
     return paths

@@ -5,12 +5,14 @@
 root of ``pred.zip`` (``zip -j``).
 """
 import json
+import mmap
 import os
 import zipfile
 
 import numpy as np
 
 from ..utils.cache import cached_arrays
+from .functional._array import empty_array
 from .functional.validation import check_points
 from .json_arrays import parse_array_list
 
@@ -33,8 +35,16 @@ def _read_bytes(path):
                 raise SubmissionError(f'{path}: zip archive has no pred.json at its root '
                                       f'(members: {names[:5]})')
             return zf.read(member), f'{path}:{member}'
+    return _map_file(path), path
+
+
+def _map_file(path):
+    """The file's bytes as a read-only mmap (bytes if empty): the parser reads it piece by
+    piece, and mapping the page cache saves a file-sized copy and its page faults."""
     with open(path, 'rb') as f:
-        return f.read(), path
+        if os.fstat(f.fileno()).st_size == 0:
+            return b''
+        return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
 
 
 def _json_error(where, raw, exc):
@@ -45,6 +55,7 @@ def _json_error(where, raw, exc):
 
 def _slow_load(raw, where):
     """``json.loads`` with the decoding error turned into a message naming file and place."""
+    raw = bytes(raw)  # json wants bytes, not an mmap
     try:
         return json.loads(raw)
     except json.JSONDecodeError as exc:
@@ -125,9 +136,7 @@ def load_prediction(path):
 def _parse_gt(paths):
     arrays = {}
     for kind, path in zip(('xyz', 'verts'), paths):
-        with open(path, 'rb') as f:
-            raw = f.read()
-        arr = _arrays_from(raw, path, top_level_list=False)
+        arr = _arrays_from(_map_file(path), path, top_level_list=False)
         try:
             arrays[kind] = check_points(arr, os.path.basename(path))
         except ValueError as exc:
@@ -147,13 +156,27 @@ def load_gt(gt_dir, split='evaluation', use_cache=True):
         raise SubmissionError(f'ground truth file(s) not found: {", ".join(missing)}')
     if use_cache:
         cached = cached_arrays('eval-gt', paths, lambda: _parse_gt(paths))
-        arrays = [np.array(cached['xyz']), np.array(cached['verts'])]
+        arrays = [_read_copy(cached['xyz']), _read_copy(cached['verts'])]
     else:
         arrays = [_parse_gt(paths)[k] for k in ('xyz', 'verts')]
     if arrays[0].shape[0] != arrays[1].shape[0]:
         raise SubmissionError(f'{gt_dir}: {arrays[0].shape[0]} joint entries but '
                               f'{arrays[1].shape[0]} vertex entries')
     return arrays[0], arrays[1]
+
+
+def _read_copy(memmap):
+    """A private copy of a cached ``.npy`` memmap, read straight into (huge-page) memory:
+    copying from the mapping would fault in the file's pages as well as the copy's."""
+    out = empty_array(memmap.shape, memmap.dtype)
+    if not (memmap.flags.c_contiguous and isinstance(memmap, np.memmap)):
+        out[...] = memmap
+        return out
+    with open(memmap.filename, 'rb') as f:
+        f.seek(memmap.offset)
+        if f.readinto(memoryview(out.reshape(-1)).cast('B')) != out.nbytes:
+            raise SubmissionError(f'{memmap.filename}: cached array is truncated')
+    return out
 
 
 def write_submission(xyz, verts, out_dir, overwrite=False):

@@ -12,6 +12,7 @@ import argparse
 import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 if REPO_ROOT not in sys.path:  # runs from a checkout without installing the package
@@ -22,6 +23,7 @@ _LIGHT = os.environ.get('MMHANDMIM_LIGHT_IMPORT')
 os.environ['MMHANDMIM_LIGHT_IMPORT'] = '1'
 try:
     from mmhandmim.evaluation import evaluate_hand_mesh, load_gt, load_prediction  # noqa
+    from mmhandmim.evaluation.pck_plot import PlotProcess  # noqa: E402
     from mmhandmim.evaluation.report import format_table, write_report  # noqa: E402
 finally:
     if _LIGHT is None:
@@ -42,24 +44,47 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def _load_both(gt_dir, pred_path):
+    """Ground truth (in a thread) and prediction at once: one file's single-threaded text
+    passes overlap the other's multi-threaded number parsing. A ground-truth error is still
+    the one reported when both files are bad."""
+    with ThreadPoolExecutor(1) as worker:
+        gt_job = worker.submit(load_gt, gt_dir)
+        try:
+            pred, pred_error = load_prediction(pred_path), None
+        except (ValueError, OSError) as exc:
+            pred, pred_error = None, exc
+        gt_xyz, gt_verts = gt_job.result()
+    if pred_error is not None:
+        raise pred_error
+    return (gt_xyz, gt_verts) + pred
+
+
 def main(argv=None):
     args = parse_args(argv)
     start = time.perf_counter()
+    # the plot helper imports matplotlib on the other core while this process evaluates
+    plotter = PlotProcess()
     try:
-        gt_xyz, gt_verts = load_gt(args.gt_dir)
-        pred_xyz, pred_verts = load_prediction(args.pred)
+        gt_xyz, gt_verts, pred_xyz, pred_verts = _load_both(args.gt_dir, args.pred)
         loaded = time.perf_counter()
         metrics = evaluate_hand_mesh(pred_xyz, pred_verts, gt_xyz, gt_verts,
                                      protocol=args.protocol, return_per_sample=True)
     except (ValueError, OSError) as exc:  # SubmissionError is a ValueError
+        plotter.close()
         print(f'error: {exc}', file=sys.stderr)
         return EXIT_BAD_INPUT
+    except BaseException:
+        plotter.close()
+        raise
     evaluated = time.perf_counter()
     try:
-        paths = write_report(metrics, args.out_dir, args.protocol)
+        paths = write_report(metrics, args.out_dir, args.protocol, plotter=plotter)
     except OSError as exc:
         print(f'error: cannot write the report: {exc}', file=sys.stderr)
         return 1
+    finally:
+        plotter.close()
     print(f'{args.protocol}: {pred_xyz.shape[0]} samples, {pred_verts.shape[1]} vertices')
     print(format_table(metrics))
     print(f'time: loading {loaded - start:.2f} s, metrics {evaluated - loaded:.2f} s, '

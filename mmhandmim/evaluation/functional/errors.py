@@ -2,6 +2,7 @@
 import numpy as np
 
 from ._array import as_float64, as_point_batch
+from ._bin_kernel import first_at_or_above
 
 #: the official thresholds, metres: np.linspace(0.0, 0.05, 100)
 PCK_THRESHOLDS = np.linspace(0.0, 0.05, 100)
@@ -38,9 +39,8 @@ def pck_curve(dists, thresholds=PCK_THRESHOLDS):
     t_sorted = thresholds[order]
     n_t = t_sorted.size
     # first threshold index j with d <= t_j; d counts for every threshold from j on
-    first = np.searchsorted(t_sorted, dists, side='left')
-    hist = np.bincount((np.arange(k) * (n_t + 1) + first).ravel(), minlength=k * (n_t + 1))
-    counts = np.cumsum(hist.reshape(k, n_t + 1)[:, :n_t], axis=1)
+    hist = first_at_or_above(np.ascontiguousarray(dists), np.ascontiguousarray(t_sorted))
+    counts = np.cumsum(hist[:, :n_t], axis=1)
     pck = np.empty((k, n_t))
     pck[:, order] = counts / float(n)
     return pck
