@@ -12,7 +12,8 @@ training resumes from its last epoch checkpoint). Stages:
    L_pose / L_patch / L_recon, and the iBOT baseline: same data, epochs and seeds; the loss
    switches are read from ``configs/handmim/*.py`` so the study runs what those configs run;
 3. fine-tune the PyMAF-MANO estimator from each teacher backbone and from scratch with the same
-   budget, plus partial fine-tuning with the first k blocks frozen (HandMIM vs iBOT);
+   budget, plus partial fine-tuning with the first k blocks frozen (HandMIM vs iBOT, and a
+   frozen random ViT as the floor);
 4. probe the frozen pre-trained features (``proxy_study_probes.py``): a ridge-regression
    keypoint probe and whether the class-token latent turns with the input;
 5. write ``results.md`` (mean +- std over seeds and every run), ``results.json`` and
@@ -272,6 +273,8 @@ class Study:
         ft_jobs = [(v, s, 0) for s in a.seeds for v in ['scratch', *VARIANTS]]
         ft_jobs += [(v, s, k) for s in a.seeds for k in self.p['frozen']
                     for v in ('handmim', 'ibot')]
+        # random features under a frozen backbone: the floor pre-trained features must beat
+        ft_jobs += [('scratch', s, NUM_BLOCKS) for s in a.seeds]
         ft = self.parallel(self.finetune, ft_jobs)
         probes = self.probes(pre)
         from proxy_study_report import write_report

@@ -41,12 +41,14 @@ def fine_tune_table(ft):
 
 def partial_table(ft, frozen_ks, num_blocks):
     ks = [0, *frozen_ks]
+    inits = ('handmim', 'ibot', 'scratch')
     lines = ['| frozen blocks k | ' + ' | '.join(
-        f'{INIT_LABEL[i]} PA-MPJPE (mm)' for i in ('handmim', 'ibot')) + ' |',
-        '| --- | --- | --- |']
+        f'{INIT_LABEL[i]} PA-MPJPE (mm)' for i in inits) + ' |', '| --- |' + ' --- |' * 3]
     for k in ks:
-        cells = [mean_std([r['metrics']['pa_mpjpe'] for r in _select(ft, i, k)], 2)
-                 for i in ('handmim', 'ibot')]
+        cells = []
+        for i in inits:
+            rows = _select(ft, i, k)
+            cells.append(mean_std([r['metrics']['pa_mpjpe'] for r in rows], 2) if rows else '')
         note = ' (whole backbone frozen)' if k == num_blocks else ''
         lines.append(f'| {k}{note} | ' + ' | '.join(cells) + ' |')
     return lines
@@ -88,11 +90,13 @@ def plot_partial(ft, frozen_ks, out):
     import matplotlib.pyplot as plt
     ks = [0, *frozen_ks]
     fig, ax = plt.subplots(figsize=(4.5, 3.2), dpi=120)
-    for init, style in (('handmim', 'o-'), ('ibot', 's--')):
-        vals = [[r['metrics']['pa_mpjpe'] for r in _select(ft, init, k)] for k in ks]
-        mean = [np.mean(v) for v in vals]
-        ax.errorbar(ks, mean, yerr=[np.std(v, ddof=1) if len(v) > 1 else 0 for v in vals],
-                    fmt=style, capsize=3, label=INIT_LABEL[init])
+    for init, style in (('handmim', 'o-'), ('ibot', 's--'), ('scratch', 'x:')):
+        vals = {k: [r['metrics']['pa_mpjpe'] for r in _select(ft, init, k)] for k in ks}
+        vals = {k: v for k, v in vals.items() if v}
+        ax.errorbar(list(vals), [np.mean(v) for v in vals.values()],
+                    yerr=[np.std(v, ddof=1) if len(v) > 1 else 0 for v in vals.values()],
+                    fmt=style, capsize=3,
+                    label=INIT_LABEL[init] if init != 'scratch' else 'random init (no pre-training)')
     ax.set_xlabel('frozen ViT blocks k (of 4)')
     ax.set_ylabel('PA-MPJPE (mm), eval split')
     ax.set_xticks(ks)
