@@ -446,22 +446,6 @@ def test_mmpretrain_layer_decay_constructor_on_the_mesh_estimator(mmpose_scope):
 
 
 # --- end to end on generated data -------------------------------------------------------------
-@pytest.fixture
-def runner_globals():
-    """The runners' message hub, logger and visualizer instances do not outlive the test (the
-    default scope is restored by mmpose_scope)."""
-    from mmengine.logging import MessageHub, MMLogger
-    from mmengine.visualization import Visualizer
-    from mmpose.visualization import PoseLocalVisualizer
-    classes = (MessageHub, MMLogger, Visualizer, PoseLocalVisualizer)
-    saved = {cls: cls._instance_dict.copy() for cls in classes}
-    yield
-    for cls in classes:
-        for name in set(cls._instance_dict) - set(saved[cls]):
-            if cls is MMLogger:
-                for handler in cls._instance_dict[name].handlers:
-                    handler.close()
-        cls._instance_dict = saved[cls]
 
 
 def runner_for(rel, roots, work_dir, load_from=None, **test_evaluator):

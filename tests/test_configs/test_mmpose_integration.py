@@ -27,23 +27,6 @@ def freihand_root(tmp_path_factory):
     return str(root)
 
 
-@pytest.fixture
-def runner_globals():
-    """The runner's message hub, logger and visualizer instances do not outlive the test."""
-    from mmengine.logging import MessageHub, MMLogger
-    from mmengine.visualization import Visualizer
-    from mmpose.visualization import PoseLocalVisualizer
-    classes = (MessageHub, MMLogger, Visualizer, PoseLocalVisualizer)
-    saved = {cls: cls._instance_dict.copy() for cls in classes}
-    yield
-    for cls in classes:
-        for name in set(cls._instance_dict) - set(saved[cls]):
-            if cls is MMLogger:
-                for handler in cls._instance_dict[name].handlers:
-                    handler.close()
-        cls._instance_dict = saved[cls]
-
-
 def shrunk_config(data_root, checkpoint):
     """The shipped config with its values overridden the way a user would (cfg options)."""
     cfg = Config.fromfile(CONFIG)
