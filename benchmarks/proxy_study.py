@@ -13,7 +13,7 @@ training resumes from its last epoch checkpoint). Stages:
    switches are read from ``configs/handmim/*.py`` so the study runs what those configs run;
 3. fine-tune the PyMAF-MANO estimator from each teacher backbone and from scratch with the same
    budget, plus partial fine-tuning with the first k blocks frozen (HandMIM vs iBOT, and a
-   frozen random ViT as the floor);
+   frozen random ViT as the floor), and a lower fine-tuning lr for scratch / HandMIM / iBOT;
 4. probe the frozen pre-trained features (``proxy_study_probes.py``): a ridge-regression
    keypoint probe and whether the class-token latent turns with the input;
 5. write ``results.md`` (mean +- std over seeds and every run), ``results.json`` and
@@ -37,6 +37,8 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, osp.join(ROOT, 'benchmarks'))
 
+from proxy_study_report import DEFAULT_LR  # noqa: E402
+
 PRE_BASE = osp.join(ROOT, 'configs/demo/handmim_vit-tiny_demo.py')
 FT_BASE = osp.join(ROOT, 'configs/demo/mesh_vit-tiny_freihand_demo.py')
 #: pre-training variants -> the config whose loss switches they use
@@ -48,13 +50,14 @@ VARIANTS = {
     'ibot': 'configs/handmim/ibot_vit-s.py',
 }
 NUM_BLOCKS = 4  # the demo ViT's depth
+FT_LR = DEFAULT_LR  # the demo fine-tuning config's Adam lr
 PRESETS = {
     # ~2 h of 2 CPU cores for 2 seeds with --jobs 2 (see docs/proxy_study.md for the measured time)
     'full': dict(n_unlabeled=2048, unl_img=96, n_train=512, n_eval=256, fh_img=128,
-                 pre_epochs=8, ft_epochs=20, frozen=(2, 4)),
+                 pre_epochs=8, ft_epochs=20, frozen=(2, 4), lr_sweep=(1e-4, )),
     # a smoke test of the whole chain (minutes); its numbers mean nothing
     'quick': dict(n_unlabeled=64, unl_img=96, n_train=32, n_eval=32, fh_img=128,
-                  pre_epochs=2, ft_epochs=1, frozen=(2, )),
+                  pre_epochs=2, ft_epochs=1, frozen=(2, ), lr_sweep=(1e-4, )),
 }
 METRICS = (('pa_mpjpe', 'PA-MPJPE (mm)'), ('pa_mpvpe', 'PA-MPVPE (mm)'), ('pa_f5', 'F@5'),
            ('pa_f15', 'F@15'))
@@ -102,7 +105,7 @@ randomness = dict(seed={seed})
 ''')
 
 
-def finetune_config(work, name, init, seed, p, workers, frozen=0):
+def finetune_config(work, name, init, seed, p, workers, frozen=0, lr=None):
     """``init``: a backbone checkpoint path, or None for random initialisation."""
     if init is None:  # configs/mesh/vit-s_pymaf_freihand_scratch.py's initialisation
         init_cfg = ("[dict(type='TruncNormal', layer='Linear', std=.02), "
@@ -115,6 +118,7 @@ def finetune_config(work, name, init, seed, p, workers, frozen=0):
 _base_ = [{FT_BASE!r}]
 max_epochs = {e}
 model = dict(backbone=dict(frozen_stages={frozen}, init_cfg={init_cfg}))
+optim_wrapper = dict(optimizer=dict(lr={lr or FT_LR!r}))
 train_dataloader = dict(num_workers={workers},
                         dataset=dict(data_root={root!r}, image_versions=('gs', )))
 val_dataloader = dict(num_workers={workers}, dataset=dict(data_root={root!r}))
@@ -217,8 +221,9 @@ class Study:
         return self.finish(name, dict(name=name, variant=variant, seed=seed, checkpoint=ckpt,
                                       config=cfg, backbone=backbone, seconds=time.time() - t))
 
-    def finetune(self, init_name, seed, frozen=0):
-        name = f'{init_name}_k{frozen}_s{seed}'
+    def finetune(self, init_name, seed, frozen=0, lr=None):
+        """``lr``: None for the preset's fine-tuning lr, else a sweep value."""
+        name = f'{init_name}_k{frozen}' + (f'_lr{lr:g}' if lr else '') + f'_s{seed}'
         rec = self.cached(name)
         if rec:
             return rec
@@ -226,7 +231,7 @@ class Study:
         os.makedirs(wd, exist_ok=True)
         init = None if init_name == 'scratch' else self.cached(
             f'pretrain_{init_name}_s{seed}')['backbone']
-        cfg = finetune_config(self.work, name, init, seed, self.p, self.workers, frozen)
+        cfg = finetune_config(self.work, name, init, seed, self.p, self.workers, frozen, lr)
         t = time.time()
         log(f'fine-tune {name}: start')
         run([self.py, 'tools/train.py', cfg, '--work-dir', wd, '--resume'],
@@ -235,6 +240,7 @@ class Study:
         log(f'fine-tune {name}: done in {time.time() - t:.0f} s, '
             f'PA-MPJPE {metrics["pa_mpjpe"]:.2f} mm')
         return self.finish(name, dict(name=name, init=init_name, seed=seed, frozen=frozen,
+                                      lr=lr or FT_LR,
                                       metrics=metrics, seconds=time.time() - t))
 
     def probes(self, pre):
@@ -275,6 +281,9 @@ class Study:
                     for v in ('handmim', 'ibot')]
         # random features under a frozen backbone: the floor pre-trained features must beat
         ft_jobs += [('scratch', s, NUM_BLOCKS) for s in a.seeds]
+        # does a gentler fine-tuning keep more of what pre-training learnt?
+        ft_jobs += [(v, s, 0, lr) for lr in self.p['lr_sweep'] for s in a.seeds
+                    for v in ('scratch', 'handmim', 'ibot')]
         ft = self.parallel(self.finetune, ft_jobs)
         probes = self.probes(pre)
         from proxy_study_report import write_report

@@ -23,9 +23,17 @@ def mean_std(values, digits):
     return f'{v.mean():.{digits}f} ± {spread:.{digits}f}'
 
 
-def _select(ft, init, frozen):
-    return sorted((r for r in ft if r['init'] == init and r['frozen'] == frozen),
-                  key=lambda r: r['seed'])
+#: the preset's fine-tuning lr (runs recorded before lr sweeps existed carry no ``lr``)
+DEFAULT_LR = 1e-3
+
+
+def _lr(r):
+    return r.get('lr', DEFAULT_LR)
+
+
+def _select(ft, init, frozen, lr=DEFAULT_LR):
+    return sorted((r for r in ft if r['init'] == init and r['frozen'] == frozen and
+                   _lr(r) == lr), key=lambda r: r['seed'])
 
 
 def fine_tune_table(ft):
@@ -40,7 +48,7 @@ def fine_tune_table(ft):
 
 
 def partial_table(ft, frozen_ks, num_blocks):
-    ks = [0, *frozen_ks]
+    ks = sorted({0, *frozen_ks, *(r['frozen'] for r in ft)})
     inits = ('handmim', 'ibot', 'scratch')
     lines = ['| frozen blocks k | ' + ' | '.join(
         f'{INIT_LABEL[i]} PA-MPJPE (mm)' for i in inits) + ' |', '| --- |' + ' --- |' * 3]
@@ -54,12 +62,25 @@ def partial_table(ft, frozen_ks, num_blocks):
     return lines
 
 
+def lr_table(ft, lrs):
+    lines = ['| initialisation | fine-tuning lr | ' + ' | '.join(m[1] for m in METRICS) + ' |',
+             '| --- | --- |' + ' --- |' * len(METRICS)]
+    for init in ('scratch', 'ibot', 'handmim'):
+        for lr in (DEFAULT_LR, *lrs):
+            rows = _select(ft, init, 0, lr)
+            if rows:
+                cells = [mean_std([r['metrics'][k] for r in rows], d) for k, _, d in METRICS]
+                lines.append(f'| {INIT_LABEL[init]} | {lr:g} | ' + ' | '.join(cells) + ' |')
+    return lines
+
+
 def every_run_table(ft):
-    lines = ['| run | init | frozen k | seed | ' + ' | '.join(m[1] for m in METRICS) +
-             ' | minutes |', '| --- |' + ' --- |' * (len(METRICS) + 4)]
-    for r in sorted(ft, key=lambda r: (INIT_ORDER.index(r['init']), r['frozen'], r['seed'])):
+    lines = ['| run | init | frozen k | lr | seed | ' + ' | '.join(m[1] for m in METRICS) +
+             ' | minutes |', '| --- |' + ' --- |' * (len(METRICS) + 5)]
+    for r in sorted(ft, key=lambda r: (INIT_ORDER.index(r['init']), r['frozen'], -_lr(r),
+                                       r['seed'])):
         cells = [f'{r["metrics"][k]:.{d}f}' for k, _, d in METRICS]
-        lines.append(f'| {r["name"]} | {r["init"]} | {r["frozen"]} | {r["seed"]} | ' +
+        lines.append(f'| {r["name"]} | {r["init"]} | {r["frozen"]} | {_lr(r):g} | {r["seed"]} | ' +
                      ' | '.join(cells) + f' | {r["seconds"] / 60:.1f} |')
     return lines
 
@@ -88,7 +109,7 @@ def plot_partial(ft, frozen_ks, out):
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    ks = [0, *frozen_ks]
+    ks = sorted({0, *frozen_ks, *(r['frozen'] for r in ft)})
     fig, ax = plt.subplots(figsize=(4.5, 3.2), dpi=120)
     for init, style in (('handmim', 'o-'), ('ibot', 's--'), ('scratch', 'x:')):
         vals = {k: [r['metrics']['pa_mpjpe'] for r in _select(ft, init, k)] for k in ks}
@@ -123,6 +144,8 @@ def write_report(work, preset, args, pre, ft, probes, num_blocks):
              *fine_tune_table(ft), '',
              '### Partial fine-tuning (first k blocks frozen)', '',
              *partial_table(ft, frozen_ks, num_blocks), '',
+             '### Fine-tuning learning rate (full fine-tuning)', '',
+             *lr_table(ft, preset.get('lr_sweep', ())), '',
              '### Probes of the frozen pre-trained features', '', *probe_table(probes), '',
              '### Every fine-tuning run', '', *every_run_table(ft), '',
              f'Pre-training run-minutes: {sum(r["seconds"] for r in pre) / 60:.1f}; '
