@@ -82,7 +82,10 @@ def features(model, x, batch=128):
 
 def ridge_probe(f_tr, y_tr, f_ev, y_ev):
     """Eval error of a ridge map features -> targets ``(N, K, D)``: mean per-point L2 norm."""
-    mu, sd = f_tr.mean(0), f_tr.std(0) + 1e-6
+    # one global scale, not per-dimension standardisation: a (nearly) collapsed feature has
+    # ~0 training variance, and dividing by it blows up its evaluation values
+    mu = f_tr.mean(0)
+    sd = (f_tr - mu).pow(2).mean().sqrt() + 1e-12
     a_tr, a_ev = (f_tr - mu) / sd, (f_ev - mu) / sd
     a_tr = torch.cat([a_tr, torch.ones(len(a_tr), 1, dtype=a_tr.dtype)], 1)
     a_ev = torch.cat([a_ev, torch.ones(len(a_ev), 1, dtype=a_ev.dtype)], 1)
