@@ -13,7 +13,8 @@ training resumes from its last epoch checkpoint). Stages:
    switches are read from ``configs/handmim/*.py`` so the study runs what those configs run;
 3. fine-tune the PyMAF-MANO estimator from each teacher backbone and from scratch with the same
    budget, plus partial fine-tuning with the first k blocks frozen (HandMIM vs iBOT, and a
-   frozen random ViT as the floor), and a lower fine-tuning lr for scratch / HandMIM / iBOT;
+   frozen random ViT as the floor), a lower fine-tuning lr for scratch / HandMIM / iBOT, and
+   3x longer pre-training of HandMIM and iBOT (first seed only);
 4. probe the frozen pre-trained features (``proxy_study_probes.py``): a ridge-regression
    keypoint probe and whether the class-token latent turns with the input;
 5. write ``results.md`` (mean +- std over seeds and every run), ``results.json`` and
@@ -54,10 +55,10 @@ FT_LR = DEFAULT_LR  # the demo fine-tuning config's Adam lr
 PRESETS = {
     # ~2 h of 2 CPU cores for 2 seeds with --jobs 2 (see docs/proxy_study.md for the measured time)
     'full': dict(n_unlabeled=2048, unl_img=96, n_train=512, n_eval=256, fh_img=128,
-                 pre_epochs=8, ft_epochs=20, frozen=(2, 4), lr_sweep=(1e-4, )),
+                 pre_epochs=8, ft_epochs=20, frozen=(2, 4), lr_sweep=(1e-4, ), epoch_sweep=(24, )),
     # a smoke test of the whole chain (minutes); its numbers mean nothing
     'quick': dict(n_unlabeled=64, unl_img=96, n_train=32, n_eval=32, fh_img=128,
-                  pre_epochs=2, ft_epochs=1, frozen=(2, ), lr_sweep=(1e-4, )),
+                  pre_epochs=2, ft_epochs=1, frozen=(2, ), lr_sweep=(1e-4, ), epoch_sweep=(3, )),
 }
 METRICS = (('pa_mpjpe', 'PA-MPJPE (mm)'), ('pa_mpvpe', 'PA-MPVPE (mm)'), ('pa_f5', 'F@5'),
            ('pa_f15', 'F@15'))
@@ -81,10 +82,10 @@ def write_config(path, text):
     return path
 
 
-def pretrain_config(work, variant, seed, p, workers):
+def pretrain_config(work, name, variant, seed, epochs, workers):
     weights, align = loss_switches(VARIANTS[variant])
-    e = p['pre_epochs']
-    return write_config(osp.join(work, 'configs', f'pretrain_{variant}_s{seed}.py'), f'''\
+    e = epochs
+    return write_config(osp.join(work, 'configs', f'{name}.py'), f'''\
 # proxy study: {variant} pre-training (loss switches of {VARIANTS[variant]}), seed {seed}
 _base_ = [{PRE_BASE!r}]
 max_epochs = {e}
@@ -141,6 +142,17 @@ def run(cmd, log_path, threads):
         res = subprocess.run(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT, env=env)
     if res.returncode:
         raise RuntimeError(f'{" ".join(cmd)} failed (exit {res.returncode}); see {log_path}')
+
+
+def final_losses(log_path):
+    """The loss terms of the last logged training iteration (``loss_*: value`` pairs)."""
+    import re
+    last = {}
+    with open(log_path) as f:
+        for line in f:
+            if 'Epoch(train)' in line:
+                last = {k: float(v) for k, v in re.findall(r'(loss_\w+): ([-\d.]+)', line)}
+    return last
 
 
 def last_val_metrics(work_dir):
@@ -201,25 +213,34 @@ class Study:
                        '--img-size', str(p['fh_img']), '--seed', '1', '--overwrite'],
                 osp.join(data, 'generate.log'), 2)
 
-    def pretrain(self, variant, seed):
-        name = f'pretrain_{variant}_s{seed}'
+    def pretrain(self, variant, seed, epochs=None):
+        """``epochs``: None for the preset's, else an epoch-sweep value (its own run name)."""
+        tag = variant + (f'_e{epochs}' if epochs else '')
+        epochs = epochs or self.p['pre_epochs']
+        name = f'pretrain_{tag}_s{seed}'
         rec = self.cached(name)
         if rec:
+            if 'final_losses' not in rec:  # recorded before the study kept them
+                rec.update(tag=tag, epochs=epochs, final_losses=final_losses(
+                    osp.join(self.work, 'runs', name, 'run.log')))
+                self.finish(name, rec)
             return rec
         wd = osp.join(self.work, 'runs', name)
         os.makedirs(wd, exist_ok=True)
-        cfg = pretrain_config(self.work, variant, seed, self.p, self.workers)
+        cfg = pretrain_config(self.work, name, variant, seed, epochs, self.workers)
         t = time.time()
         log(f'{name}: start')
         run([self.py, 'tools/train.py', cfg, '--work-dir', wd, '--resume'],
             osp.join(wd, 'run.log'), self.threads)
-        ckpt = osp.join(wd, f'epoch_{self.p["pre_epochs"]}.pth')
+        ckpt = osp.join(wd, f'epoch_{epochs}.pth')
         backbone = osp.join(wd, 'backbone.pth')
         run([self.py, 'tools/model_converters/extract_handmim_backbone.py', ckpt, backbone,
              '--force'], osp.join(wd, 'run.log'), self.threads)
         log(f'{name}: done in {time.time() - t:.0f} s')
-        return self.finish(name, dict(name=name, variant=variant, seed=seed, checkpoint=ckpt,
-                                      config=cfg, backbone=backbone, seconds=time.time() - t))
+        return self.finish(name, dict(name=name, variant=variant, tag=tag, epochs=epochs,
+                                      seed=seed, checkpoint=ckpt, config=cfg, backbone=backbone,
+                                      final_losses=final_losses(osp.join(wd, 'run.log')),
+                                      seconds=time.time() - t))
 
     def finetune(self, init_name, seed, frozen=0, lr=None):
         """``lr``: None for the preset's fine-tuning lr, else a sweep value."""
@@ -248,10 +269,13 @@ class Study:
         path = osp.join(self.work, 'probes.json')
         if osp.isfile(path):
             with open(path) as f:
-                return json.load(f)
+                res = json.load(f)
+            if res.get('pretrain_runs') == [r['name'] for r in pre]:
+                return res
         log('probing the frozen pre-trained features')
         res = run_probes(self.work, pre, self.args.seeds, osp.join(self.work, 'data/freihand'),
                          FT_BASE, PRE_BASE)
+        res['pretrain_runs'] = [r['name'] for r in pre]
         with open(path, 'w') as f:
             json.dump(res, f, indent=1)
         return res
@@ -275,6 +299,8 @@ class Study:
         a = self.args
         self.generate()
         pre_jobs = [(v, s) for s in a.seeds for v in VARIANTS]
+        # does longer pre-training get the class-token loss off ln K? (first seed only)
+        pre_jobs += [(v, a.seeds[0], e) for e in self.p['epoch_sweep'] for v in ('handmim', 'ibot')]
         pre = self.parallel(self.pretrain, pre_jobs)
         ft_jobs = [(v, s, 0) for s in a.seeds for v in ['scratch', *VARIANTS]]
         ft_jobs += [(v, s, k) for s in a.seeds for k in self.p['frozen']
@@ -284,6 +310,8 @@ class Study:
         # does a gentler fine-tuning keep more of what pre-training learnt?
         ft_jobs += [(v, s, 0, lr) for lr in self.p['lr_sweep'] for s in a.seeds
                     for v in ('scratch', 'handmim', 'ibot')]
+        ft_jobs += [(f'{v}_e{e}', a.seeds[0], 0) for e in self.p['epoch_sweep']
+                    for v in ('handmim', 'ibot')]
         ft = self.parallel(self.finetune, ft_jobs)
         probes = self.probes(pre)
         from proxy_study_report import write_report

@@ -143,7 +143,8 @@ def run_probes(work, pre_records, seeds, data_root, ft_config, pre_config):
     with DefaultScope.overwrite_default_scope('mmpose'):
         tr = load_split(ft_config, data_root, 'training')
         ev = load_split(ft_config, data_root, 'evaluation')
-    entries = [(r['variant'], r['seed'], r['config'], r['checkpoint']) for r in pre_records]
+    entries = [(r.get('tag', r['variant']), r['seed'], r['config'], r['checkpoint'])
+               for r in pre_records]
     entries += [('random init', s, pre_config, None) for s in seeds]
     out = []
     with DefaultScope.overwrite_default_scope('mmpretrain'):

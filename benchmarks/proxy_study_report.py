@@ -27,6 +27,15 @@ def mean_std(values, digits):
 DEFAULT_LR = 1e-3
 
 
+def _order(init):
+    return (INIT_ORDER.index(init) if init in INIT_ORDER else len(INIT_ORDER), init)
+
+
+def _label(init):
+    base, _, epochs = init.partition('_e')
+    return INIT_LABEL.get(init) or f'{INIT_LABEL.get(base, base)}, {epochs} pre-training epochs'
+
+
 def _lr(r):
     return r.get('lr', DEFAULT_LR)
 
@@ -77,8 +86,7 @@ def lr_table(ft, lrs):
 def every_run_table(ft):
     lines = ['| run | init | frozen k | lr | seed | ' + ' | '.join(m[1] for m in METRICS) +
              ' | minutes |', '| --- |' + ' --- |' * (len(METRICS) + 5)]
-    for r in sorted(ft, key=lambda r: (INIT_ORDER.index(r['init']), r['frozen'], -_lr(r),
-                                       r['seed'])):
+    for r in sorted(ft, key=lambda r: (_order(r['init']), r['frozen'], -_lr(r), r['seed'])):
         cells = [f'{r["metrics"][k]:.{d}f}' for k, _, d in METRICS]
         lines.append(f'| {r["name"]} | {r["init"]} | {r["frozen"]} | {_lr(r):g} | {r["seed"]} | ' +
                      ' | '.join(cells) + f' | {r["seconds"] / 60:.1f} |')
@@ -91,17 +99,38 @@ def probe_table(probes):
     by = {}
     for r in probes['runs']:
         by.setdefault(r['variant'], []).append(r)
-    for variant in ('random init', *[i for i in INIT_ORDER if i != 'scratch']):
-        rows = by.get(variant, [])
-        if not rows:
-            continue
-        label = INIT_LABEL.get(variant, variant)
+    for variant in sorted(by, key=lambda v: (v != 'random init', _order(v))):
+        rows = by[variant]
+        label = variant if variant == 'random init' else _label(variant)
         cells = [mean_std([r[k] for r in rows], d) for k, d in (
             ('probe_3d_mm', 2), ('probe_2d_px', 2), ('equivariance', 3),
             ('invariance', 3), ('between_images', 3))]
         lines.append(f'| {label} | ' + ' | '.join(cells) + ' |')
     lines.append(f'| predicting the mean pose | {probes["mean_pose_3d_mm"]:.2f} | '
                  f'{probes["mean_pose_2d_px"]:.2f} | | | |')
+    return lines
+
+
+def pretrain_table(pre):
+    lines = ['| pre-training run | epochs | final loss terms (last logged iteration) |',
+             '| --- | --- | --- |']
+    for r in sorted(pre, key=lambda r: (_order(r.get('tag', r['variant'])), r['seed'])):
+        terms = ', '.join(f'{k} {v:.3f}' for k, v in r.get('final_losses', {}).items())
+        lines.append(f'| {r["name"]} | {r.get("epochs", "")} | {terms} |')
+    return lines
+
+
+def epoch_table(ft, pre):
+    """Fine-tuning from longer pre-training vs the preset's, on the seeds both have."""
+    long = sorted({r['init'] for r in ft if '_e' in r['init']})
+    lines = ['| initialisation | seeds | ' + ' | '.join(m[1] for m in METRICS) + ' |',
+             '| --- | --- |' + ' --- |' * len(METRICS)]
+    for init in long:
+        seeds = {r['seed'] for r in _select(ft, init, 0)}
+        for name in (init.partition('_e')[0], init):
+            rows = [r for r in _select(ft, name, 0) if r['seed'] in seeds]
+            cells = [mean_std([r['metrics'][k] for r in rows], d) for k, _, d in METRICS]
+            lines.append(f'| {_label(name)} | {sorted(seeds)} | ' + ' | '.join(cells) + ' |')
     return lines
 
 
@@ -147,6 +176,9 @@ def write_report(work, preset, args, pre, ft, probes, num_blocks):
              '### Fine-tuning learning rate (full fine-tuning)', '',
              *lr_table(ft, preset.get('lr_sweep', ())), '',
              '### Probes of the frozen pre-trained features', '', *probe_table(probes), '',
+             '### Longer pre-training', '', *epoch_table(ft, pre), '',
+             '### Pre-training losses (ln 512 = 6.238: a uniform target over the 512 '
+             'prototypes)', '', *pretrain_table(pre), '',
              '### Every fine-tuning run', '', *every_run_table(ft), '',
              f'Pre-training run-minutes: {sum(r["seconds"] for r in pre) / 60:.1f}; '
              f'fine-tuning run-minutes: {sum(r["seconds"] for r in ft) / 60:.1f}; wall time of '
