@@ -14,7 +14,7 @@ training resumes from its last epoch checkpoint). Stages:
 3. fine-tune the PyMAF-MANO estimator from each teacher backbone and from scratch with the same
    budget, plus partial fine-tuning with the first k blocks frozen (HandMIM vs iBOT, and a
    frozen random ViT as the floor), a lower fine-tuning lr for scratch / HandMIM / iBOT, and
-   3x longer pre-training of HandMIM and iBOT (first seed only);
+   2x longer pre-training of HandMIM and iBOT (first seed only);
 4. probe the frozen pre-trained features (``proxy_study_probes.py``): a ridge-regression
    keypoint probe and whether the class-token latent turns with the input;
 5. write ``results.md`` (mean +- std over seeds and every run), ``results.json`` and
@@ -55,7 +55,7 @@ FT_LR = DEFAULT_LR  # the demo fine-tuning config's Adam lr
 PRESETS = {
     # ~2 h of 2 CPU cores for 2 seeds with --jobs 2 (see docs/proxy_study.md for the measured time)
     'full': dict(n_unlabeled=2048, unl_img=96, n_train=512, n_eval=256, fh_img=128,
-                 pre_epochs=8, ft_epochs=20, frozen=(2, 4), lr_sweep=(1e-4, ), epoch_sweep=(24, )),
+                 pre_epochs=8, ft_epochs=20, frozen=(2, 4), lr_sweep=(1e-4, ), epoch_sweep=(16, )),
     # a smoke test of the whole chain (minutes); its numbers mean nothing
     'quick': dict(n_unlabeled=64, unl_img=96, n_train=32, n_eval=32, fh_img=128,
                   pre_epochs=2, ft_epochs=1, frozen=(2, ), lr_sweep=(1e-4, ), epoch_sweep=(3, )),
