@@ -54,12 +54,18 @@ NUM_BLOCKS = 4  # the demo ViT's depth
 FT_LR = DEFAULT_LR  # the demo fine-tuning config's Adam lr
 PRESETS = {
     # ~2 h of 2 CPU cores for 2 seeds with --jobs 2 (see docs/proxy_study.md for the measured time)
-    'full': dict(n_unlabeled=2048, unl_img=96, n_train=512, n_eval=256, fh_img=128,
-                 pre_epochs=8, ft_epochs=20, frozen=(2, 4), lr_sweep=(1e-4, ), epoch_sweep=(16, )),
+    # versions: FreiHAND-layout training images per frame, green screen + (versions - 1)
+    # cluttered backgrounds. FreiHAND's evaluation images have real backgrounds, so training on
+    # the green screen alone would measure a background domain gap (the first run of the study
+    # did: docs/proxy_study.md). 10 epochs of 2 versions = the 20 epochs of 1 it had, in steps.
+    'full': dict(n_unlabeled=2048, unl_img=96, n_train=512, n_eval=256, fh_img=128, versions=2,
+                 pre_epochs=8, ft_epochs=10, frozen=(2, 4), lr_sweep=(1e-4, ), epoch_sweep=(16, )),
     # a smoke test of the whole chain (minutes); its numbers mean nothing
-    'quick': dict(n_unlabeled=64, unl_img=96, n_train=32, n_eval=32, fh_img=128,
+    'quick': dict(n_unlabeled=64, unl_img=96, n_train=32, n_eval=32, fh_img=128, versions=2,
                   pre_epochs=2, ft_epochs=1, frozen=(2, ), lr_sweep=(1e-4, ), epoch_sweep=(3, )),
 }
+#: FreiHAND's names of its 4 training image versions, in file order
+VERSION_NAMES = ('gs', 'hom', 'sample', 'auto')
 METRICS = (('pa_mpjpe', 'PA-MPJPE (mm)'), ('pa_mpvpe', 'PA-MPVPE (mm)'), ('pa_f5', 'F@5'),
            ('pa_f15', 'F@15'))
 
@@ -114,6 +120,7 @@ def finetune_config(work, name, init, seed, p, workers, frozen=0, lr=None):
     else:
         init_cfg = f"dict(type='Pretrained', checkpoint={init!r}, prefix='backbone.')"
     e, root = p['ft_epochs'], osp.join(work, 'data/freihand/')
+    versions = VERSION_NAMES[:p['versions']]
     return write_config(osp.join(work, 'configs', f'finetune_{name}.py'), f'''\
 # proxy study: fine-tuning {name}
 _base_ = [{FT_BASE!r}]
@@ -121,7 +128,7 @@ max_epochs = {e}
 model = dict(backbone=dict(frozen_stages={frozen}, init_cfg={init_cfg}))
 optim_wrapper = dict(optimizer=dict(lr={lr or FT_LR!r}))
 train_dataloader = dict(num_workers={workers},
-                        dataset=dict(data_root={root!r}, image_versions=('gs', )))
+                        dataset=dict(data_root={root!r}, image_versions={versions!r}))
 val_dataloader = dict(num_workers={workers}, dataset=dict(data_root={root!r}))
 test_dataloader = val_dataloader
 param_scheduler = [
@@ -209,9 +216,35 @@ class Study:
         if not osp.isfile(osp.join(data, 'freihand', 'evaluation_xyz.json')):
             log(f'generating FreiHAND layout: {p["n_train"]} train / {p["n_eval"]} eval')
             run(gen + ['freihand', '--out-dir', osp.join(data, 'freihand'), '--num-train',
-                       str(p['n_train']), '--num-eval', str(p['n_eval']), '--versions', '1',
+                       str(p['n_train']), '--num-eval', str(p['n_eval']), '--versions', str(p['versions']),
                        '--img-size', str(p['fh_img']), '--seed', '1', '--overwrite'],
                 osp.join(data, 'generate.log'), 2)
+
+        self.check_data()
+
+    def finetune_data(self):
+        """What a fine-tuning's number depends on besides its init: recorded with each run."""
+        return {k: self.p[k] for k in ('n_train', 'n_eval', 'fh_img', 'versions', 'ft_epochs')}
+
+    def check_data(self):
+        """Stop (never overwrite) when the work dir holds data or fine-tunings of other
+        settings than this preset's, e.g. from an older version of the study."""
+        info_path = osp.join(self.work, 'data', 'freihand', 'standin_info.json')
+        with open(info_path) as f:
+            info = json.load(f)
+        have = (info['counts']['training']['frames'], info['counts']['evaluation']['frames'],
+                info['versions'])
+        want = (self.p['n_train'], self.p['n_eval'], self.p['versions'])
+        if have != want:
+            sys.exit(f'{info_path}: FreiHAND-layout data with (train, eval, versions) = {have}, '
+                     f'this preset needs {want}. Use a new --work-dir (or move the old one).')
+        runs = osp.join(self.work, 'runs')
+        stale = [n for n in sorted(os.listdir(runs)) if not n.startswith('pretrain_')
+                 and (self.cached(n) or {}).get('data', {}) != self.finetune_data()
+                 and osp.isfile(self.done_path(n))] if osp.isdir(runs) else []
+        if stale:
+            sys.exit(f'{runs}: fine-tunings made with other data or epochs than this preset '
+                     f'({", ".join(stale[:4])}...). Use a new --work-dir (or move them).')
 
     def pretrain(self, variant, seed, epochs=None):
         """``epochs``: None for the preset's, else an epoch-sweep value (its own run name)."""
@@ -261,7 +294,7 @@ class Study:
         log(f'fine-tune {name}: done in {time.time() - t:.0f} s, '
             f'PA-MPJPE {metrics["pa_mpjpe"]:.2f} mm')
         return self.finish(name, dict(name=name, init=init_name, seed=seed, frozen=frozen,
-                                      lr=lr or FT_LR,
+                                      lr=lr or FT_LR, data=self.finetune_data(),
                                       metrics=metrics, seconds=time.time() - t))
 
     def probes(self, pre):
@@ -270,11 +303,12 @@ class Study:
         if osp.isfile(path):
             with open(path) as f:
                 res = json.load(f)
-            if res.get('pretrain_runs') == [r['name'] for r in pre]:
+            if (res.get('pretrain_runs') == [r['name'] for r in pre]
+                    and res.get('train_version') == VERSION_NAMES[self.p['versions'] - 1]):
                 return res
         log('probing the frozen pre-trained features')
         res = run_probes(self.work, pre, self.args.seeds, osp.join(self.work, 'data/freihand'),
-                         FT_BASE, PRE_BASE)
+                         FT_BASE, PRE_BASE, VERSION_NAMES[self.p['versions'] - 1])
         res['pretrain_runs'] = [r['name'] for r in pre]
         with open(path, 'w') as f:
             json.dump(res, f, indent=1)

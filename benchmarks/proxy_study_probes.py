@@ -23,14 +23,17 @@ ANGLES = (30.0, 60.0, 90.0, 150.0)
 RIDGE = (1e-2, 1e-1, 1.0, 10.0, 100.0, 1e3, 1e4, 1e5)
 
 
-def load_split(ft_config, data_root, split):
-    """Test-pipeline crops ``(N, 3, h, w)`` uint8 BGR, root-relative joints (mm), 2D (px)."""
+def load_split(ft_config, data_root, split, version='gs'):
+    """Test-pipeline crops ``(N, 3, h, w)`` uint8 BGR, root-relative joints (mm), 2D (px).
+
+    ``version``: which training image version (ignored for the evaluation split).
+    """
     from mmengine.config import Config
     from mmpose.registry import DATASETS
     cfg = Config.fromfile(ft_config)
     ds_cfg = cfg.val_dataloader.dataset.copy()
     ds_cfg.update(data_root=data_root + '/', split=split,
-                  image_versions=('gs', ))
+                  image_versions=(version, ))
     ds_cfg.pipeline = cfg.val_dataloader.dataset.pipeline
     ds = DATASETS.build(ds_cfg)
     imgs, j3d, j2d = [], [], []
@@ -132,8 +135,13 @@ def rotation_probe(model, x):
                 between_images=between, per_angle=dict(zip(map(str, ANGLES), zip(eq, inv))))
 
 
-def run_probes(work, pre_records, seeds, data_root, ft_config, pre_config):
-    """Probe every pre-trained teacher and a randomly initialised ViT per seed."""
+def run_probes(work, pre_records, seeds, data_root, ft_config, pre_config, train_version):
+    """Probe every pre-trained teacher and a randomly initialised ViT per seed.
+
+    The ridge maps are fit on the training images of ``train_version``, a cluttered-background
+    version like the evaluation images: fit on the green screen, they met a background domain
+    gap at evaluation and did worse than predicting the mean pose (the study's first run).
+    """
     import logging
 
     import mmhandmim  # noqa: F401  (registrations)
@@ -141,7 +149,7 @@ def run_probes(work, pre_records, seeds, data_root, ft_config, pre_config):
     MMLogger.get_current_instance().setLevel(logging.WARNING)  # init_weights' per-key lines
     from mmengine.registry import DefaultScope
     with DefaultScope.overwrite_default_scope('mmpose'):
-        tr = load_split(ft_config, data_root, 'training')
+        tr = load_split(ft_config, data_root, 'training', train_version)
         ev = load_split(ft_config, data_root, 'evaluation')
     entries = [(r.get('tag', r['variant']), r['seed'], r['config'], r['checkpoint'])
                for r in pre_records]
@@ -166,4 +174,5 @@ def run_probes(work, pre_records, seeds, data_root, ft_config, pre_config):
     mean_3d = (ev[1] - tr[1].mean(0)).norm(dim=-1).mean().item()
     mean_2d = (ev[2] - tr[2].mean(0)).norm(dim=-1).mean().item()
     return dict(runs=out, mean_pose_3d_mm=mean_3d, mean_pose_2d_px=mean_2d,
+                train_version=train_version,
                 angles=list(ANGLES), data=osp.relpath(data_root, work))

@@ -165,7 +165,8 @@ def write_report(work, preset, args, pre, ft, probes, num_blocks):
     wall = json.load(open(calls_path)) if osp.isfile(calls_path) else []
     settings = (f'preset `{args.preset}`: {preset["n_unlabeled"]} unlabeled crops '
                 f'({preset["unl_img"]} px), FreiHAND-layout {preset["n_train"]} train / '
-                f'{preset["n_eval"]} eval frames ({preset["fh_img"]} px, 1 image version), '
+                f'{preset["n_eval"]} eval frames ({preset["fh_img"]} px; training images: green '
+                f'screen + {preset["versions"] - 1} cluttered background(s) per frame), '
                 f'pre-training {preset["pre_epochs"]} epochs, fine-tuning {preset["ft_epochs"]} '
                 f'epochs, seeds {args.seeds}, {args.jobs} runs in parallel')
     lines = ['## Results', '', f'Settings: {settings}.', '',
