@@ -59,10 +59,17 @@ PRESETS = {
     # the green screen alone would measure a background domain gap (the first run of the study
     # did: docs/proxy_study.md). 10 epochs of 2 versions = the 20 epochs of 1 it had, in steps.
     'full': dict(n_unlabeled=2048, unl_img=96, n_train=512, n_eval=256, fh_img=128, versions=2,
-                 pre_epochs=8, ft_epochs=10, frozen=(2, 4), lr_sweep=(1e-4, ), epoch_sweep=(16, )),
+                 pre_epochs=8, ft_epochs=10, frozen=(2, 4), lr_sweep=(1e-4, ), epoch_sweep=(16, ),
+                 # class/patch prototypes: the demo's 512, pinned (the tables were made with it)
+                 prototypes=512,
+                 # pre-training-only HandMIM runs (first seed) that test why the class-token
+                 # loss stays at ln K (docs/proxy_study.md): 8x the prototypes, and the teacher
+                 # temperature held at 0.04 instead of warming up to 0.07
+                 cls_diagnostics=(dict(prototypes=4096), dict(teacher_temp=0.04))),
     # a smoke test of the whole chain (minutes); its numbers mean nothing
     'quick': dict(n_unlabeled=64, unl_img=96, n_train=32, n_eval=32, fh_img=128, versions=2,
-                  pre_epochs=2, ft_epochs=1, frozen=(2, ), lr_sweep=(1e-4, ), epoch_sweep=(3, )),
+                  pre_epochs=2, ft_epochs=1, frozen=(2, ), lr_sweep=(1e-4, ), epoch_sweep=(3, ),
+                  prototypes=512, cls_diagnostics=(dict(prototypes=1024), )),
 }
 #: FreiHAND's names of its 4 training image versions, in file order
 VERSION_NAMES = ('gs', 'hom', 'sample', 'auto')
@@ -88,14 +95,23 @@ def write_config(path, text):
     return path
 
 
-def pretrain_config(work, name, variant, seed, epochs, workers):
+def pretrain_config(work, name, variant, seed, epochs, workers, prototypes, teacher_temp=None):
+    """``teacher_temp``: None for the demo's warm-up 0.04 -> 0.07, else held at that value."""
     weights, align = loss_switches(VARIANTS[variant])
-    e = epochs
+    e, k = epochs, prototypes
+    hooks = '' if teacher_temp is None else f'''
+custom_hooks = [
+    dict(type='TeacherEMAHook', momentum=0.99, end_momentum=1.0),
+    dict(type='TeacherTempHook', warmup_temp={teacher_temp!r}, temp={teacher_temp!r},
+         warmup_epochs=2),
+    dict(type='FreezeLastLayerHook', freeze_epochs=1),
+]'''
     return write_config(osp.join(work, 'configs', f'{name}.py'), f'''\
 # proxy study: {variant} pre-training (loss switches of {VARIANTS[variant]}), seed {seed}
 _base_ = [{PRE_BASE!r}]
 max_epochs = {e}
-model = dict(use_pose_alignment={align}, loss_weights={weights!r})
+model = dict(use_pose_alignment={align}, loss_weights={weights!r},
+             neck=dict(out_dim={k}), head=dict(out_dim={k}))
 train_dataloader = dict(num_workers={workers},
                         dataset=dict(data_root={osp.join(work, 'data/unlabeled/')!r}))
 param_scheduler = [
@@ -108,7 +124,7 @@ param_scheduler = [
 ]
 train_cfg = dict(max_epochs=max_epochs)
 default_hooks = dict(logger=dict(interval=20), checkpoint=dict(interval=1, max_keep_ckpts=1))
-randomness = dict(seed={seed})
+randomness = dict(seed={seed}){hooks}
 ''')
 
 
@@ -246,10 +262,13 @@ class Study:
             sys.exit(f'{runs}: fine-tunings made with other data or epochs than this preset '
                      f'({", ".join(stale[:4])}...). Use a new --work-dir (or move them).')
 
-    def pretrain(self, variant, seed, epochs=None):
-        """``epochs``: None for the preset's, else an epoch-sweep value (its own run name)."""
-        tag = variant + (f'_e{epochs}' if epochs else '')
+    def pretrain(self, variant, seed, epochs=None, prototypes=None, teacher_temp=None):
+        """``epochs`` / ``prototypes`` / ``teacher_temp``: None for the preset's, else a sweep
+        value (the run gets its own name)."""
+        tag = variant + ''.join(f'_{c}{v:g}' for c, v in (
+            ('e', epochs), ('p', prototypes), ('t', teacher_temp)) if v)
         epochs = epochs or self.p['pre_epochs']
+        prototypes = prototypes or self.p['prototypes']
         name = f'pretrain_{tag}_s{seed}'
         rec = self.cached(name)
         if rec:
@@ -260,7 +279,8 @@ class Study:
             return rec
         wd = osp.join(self.work, 'runs', name)
         os.makedirs(wd, exist_ok=True)
-        cfg = pretrain_config(self.work, name, variant, seed, epochs, self.workers)
+        cfg = pretrain_config(self.work, name, variant, seed, epochs, self.workers, prototypes,
+                              teacher_temp)
         t = time.time()
         log(f'{name}: start')
         run([self.py, 'tools/train.py', cfg, '--work-dir', wd, '--resume'],
@@ -271,6 +291,7 @@ class Study:
              '--force'], osp.join(wd, 'run.log'), self.threads)
         log(f'{name}: done in {time.time() - t:.0f} s')
         return self.finish(name, dict(name=name, variant=variant, tag=tag, epochs=epochs,
+                                      prototypes=prototypes, teacher_temp=teacher_temp,
                                       seed=seed, checkpoint=ckpt, config=cfg, backbone=backbone,
                                       final_losses=final_losses(osp.join(wd, 'run.log')),
                                       seconds=time.time() - t))
@@ -335,6 +356,8 @@ class Study:
         pre_jobs = [(v, s) for s in a.seeds for v in VARIANTS]
         # does longer pre-training get the class-token loss off ln K? (first seed only)
         pre_jobs += [(v, a.seeds[0], e) for e in self.p['epoch_sweep'] for v in ('handmim', 'ibot')]
+        pre_jobs += [('handmim', a.seeds[0], None, d.get('prototypes'), d.get('teacher_temp'))
+                     for d in self.p['cls_diagnostics']]
         pre = self.parallel(self.pretrain, pre_jobs)
         ft_jobs = [(v, s, 0) for s in a.seeds for v in ['scratch', *VARIANTS]]
         ft_jobs += [(v, s, k) for s in a.seeds for k in self.p['frozen']

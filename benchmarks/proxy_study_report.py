@@ -32,8 +32,12 @@ def _order(init):
 
 
 def _label(init):
-    base, _, epochs = init.partition('_e')
-    return INIT_LABEL.get(init) or f'{INIT_LABEL.get(base, base)}, {epochs} pre-training epochs'
+    """``handmim``, ``handmim_e16`` (16 pre-training epochs), ``ibot_p4096`` (4096
+    prototypes) -> a table label."""
+    base, *sweeps = init.split('_')
+    words = {'e': 'pre-training epochs', 'p': 'prototypes', 't': 'teacher temperature'}
+    return ', '.join([INIT_LABEL.get(base, base)] +
+                     [f'{s[1:]} {words.get(s[0], s[0])}' for s in sweeps])
 
 
 def _lr(r):
@@ -112,22 +116,25 @@ def probe_table(probes):
 
 
 def pretrain_table(pre):
-    lines = ['| pre-training run | epochs | final loss terms (last logged iteration) |',
-             '| --- | --- | --- |']
+    lines = ['| pre-training run | epochs | prototypes | teacher temperature | final loss terms '
+             '(last logged iteration) |', '| --- | --- | --- | --- | --- |']
     for r in sorted(pre, key=lambda r: (_order(r.get('tag', r['variant'])), r['seed'])):
         terms = ', '.join(f'{k} {v:.3f}' for k, v in r.get('final_losses', {}).items())
-        lines.append(f'| {r["name"]} | {r.get("epochs", "")} | {terms} |')
+        temp = r.get('teacher_temp') or '0.04 -> 0.07'
+        lines.append(f'| {r["name"]} | {r.get("epochs", "")} | {r.get("prototypes", 512)} | '
+                     f'{temp} | {terms} |')
     return lines
 
 
-def epoch_table(ft, pre):
-    """Fine-tuning from longer pre-training vs the preset's, on the seeds both have."""
-    long = sorted({r['init'] for r in ft if '_e' in r['init']})
+def sweep_table(ft, marker):
+    """Fine-tuning from sweep pre-trainings (init names with ``_<marker><value>``) vs the
+    preset's, on the seeds both have."""
+    long = sorted({r['init'] for r in ft if f'_{marker}' in r['init']})
     lines = ['| initialisation | seeds | ' + ' | '.join(m[1] for m in METRICS) + ' |',
              '| --- | --- |' + ' --- |' * len(METRICS)]
     for init in long:
         seeds = {r['seed'] for r in _select(ft, init, 0)}
-        for name in (init.partition('_e')[0], init):
+        for name in (init.partition(f'_{marker}')[0], init):
             rows = [r for r in _select(ft, name, 0) if r['seed'] in seeds]
             cells = [mean_std([r['metrics'][k] for r in rows], d) for k, _, d in METRICS]
             lines.append(f'| {_label(name)} | {sorted(seeds)} | ' + ' | '.join(cells) + ' |')
@@ -177,9 +184,9 @@ def write_report(work, preset, args, pre, ft, probes, num_blocks):
              '### Fine-tuning learning rate (full fine-tuning)', '',
              *lr_table(ft, preset.get('lr_sweep', ())), '',
              '### Probes of the frozen pre-trained features', '', *probe_table(probes), '',
-             '### Longer pre-training', '', *epoch_table(ft, pre), '',
-             '### Pre-training losses (ln 512 = 6.238: a uniform target over the 512 '
-             'prototypes)', '', *pretrain_table(pre), '',
+             '### Longer pre-training', '', *sweep_table(ft, 'e'), '',
+             '### Pre-training losses (ln K: a uniform target over the K prototypes; '
+             'ln 512 = 6.238, ln 4096 = 8.318)', '', *pretrain_table(pre), '',
              '### Every fine-tuning run', '', *every_run_table(ft), '',
              f'Pre-training run-minutes: {sum(r["seconds"] for r in pre) / 60:.1f}; '
              f'fine-tuning run-minutes: {sum(r["seconds"] for r in ft) / 60:.1f}; wall time of '
