@@ -52,6 +52,7 @@ VARIANTS = {
 }
 NUM_BLOCKS = 4  # the demo ViT's depth
 FT_LR = DEFAULT_LR  # the demo fine-tuning config's Adam lr
+PROBE_VERSION = 2  # bump when the probes change: probes.json of older ones is recomputed
 PRESETS = {
     # ~2 h of 2 CPU cores for 2 seeds with --jobs 2 (see docs/proxy_study.md for the measured time)
     # versions: FreiHAND-layout training images per frame, green screen + (versions - 1)
@@ -318,18 +319,25 @@ class Study:
                                       lr=lr or FT_LR, data=self.finetune_data(),
                                       metrics=metrics, seconds=time.time() - t))
 
-    def probes(self, pre):
+    def probes(self, pre, ft):
         from proxy_study_probes import run_probes
         path = osp.join(self.work, 'probes.json')
         if osp.isfile(path):
             with open(path) as f:
                 res = json.load(f)
             if (res.get('pretrain_runs') == [r['name'] for r in pre]
-                    and res.get('train_version') == VERSION_NAMES[self.p['versions'] - 1]):
+                    and res.get('train_version') == VERSION_NAMES[self.p['versions'] - 1]
+                    and res.get('probe_version') == PROBE_VERSION):
                 return res
         log('probing the frozen pre-trained features')
+        # the full fine-tunings from scratch and from HandMIM: features known to carry the pose
+        finetuned = [(f'fine-tuned ({r["init"]} init)', r['seed'],
+                      osp.join(self.work, 'runs', r['name'], f'epoch_{self.p["ft_epochs"]}.pth'))
+                     for r in ft if r['init'] in ('scratch', 'handmim') and r['frozen'] == 0
+                     and r['lr'] == FT_LR]
         res = run_probes(self.work, pre, self.args.seeds, osp.join(self.work, 'data/freihand'),
-                         FT_BASE, PRE_BASE, VERSION_NAMES[self.p['versions'] - 1])
+                         FT_BASE, PRE_BASE, VERSION_NAMES[self.p['versions'] - 1], finetuned)
+        res['probe_version'] = PROBE_VERSION
         res['pretrain_runs'] = [r['name'] for r in pre]
         with open(path, 'w') as f:
             json.dump(res, f, indent=1)
@@ -370,7 +378,7 @@ class Study:
         ft_jobs += [(f'{v}_e{e}', a.seeds[0], 0) for e in self.p['epoch_sweep']
                     for v in ('handmim', 'ibot')]
         ft = self.parallel(self.finetune, ft_jobs)
-        probes = self.probes(pre)
+        probes = self.probes(pre, ft)
         from proxy_study_report import write_report
         wall = sum(r['seconds'] for r in pre + ft)
         self.record_call()

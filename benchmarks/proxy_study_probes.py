@@ -3,7 +3,9 @@
 * **Keypoint probe.** Ridge regression from frozen features (class token and mean patch token
   of the teacher backbone) of the evaluation-style crops to root-relative 3D joints (mm) and 2D
   keypoints in the crop (px); the ridge strength is picked on a held-out fifth of the training
-  split. Lower error = more pose information that a linear map can read.
+  split. Lower error = more pose information that a linear map can read. A second 3D column
+  reads the class token and all patch tokens (not their mean). Fine-tuned backbones are probed
+  too: they show what the probe can find in features that do carry the pose for the head.
 * **Does the class-token latent turn with the image?** Crops are rotated by theta about their
   centre (the view geometry ``[R(theta) | 0]`` of ``view_geometry.py``) and the teacher's
   bottleneck ``z`` (the 128 pseudo points L_pose aligns) compared with the unrotated one:
@@ -75,12 +77,25 @@ def build_pretrained(config, checkpoint, seed):
 
 @torch.no_grad()
 def features(model, x, batch=128):
-    cls, patch = [], []
+    """``(class token, mean patch token, all patch tokens flattened)`` of the teacher."""
+    cls, patch, every = [], [], []
     for i in range(0, len(x), batch):
         c, p, _ = model.teacher.backbone.forward_features(x[i:i + batch])
         cls.append(c)
         patch.append(p.mean(1))
-    return torch.cat(cls), torch.cat(patch)
+        every.append(p.flatten(1))
+    return torch.cat(cls), torch.cat(patch), torch.cat(every)
+
+
+def load_finetuned_backbone(model, checkpoint):
+    """Put a fine-tuned estimator's ``backbone.*`` weights into the teacher backbone."""
+    from mmhandmim.utils.checkpoint import load_checkpoint_file
+    state = load_checkpoint_file(checkpoint, trusted=True)['state_dict']
+    backbone = {k[len('backbone.'):]: v for k, v in state.items() if k.startswith('backbone.')}
+    missing, unexpected = model.teacher.backbone.load_state_dict(backbone, strict=False)
+    if unexpected or set(missing) - {'mask_token'}:  # fine-tuning has no mask token
+        raise RuntimeError(f'{checkpoint}: backbone keys do not match the pre-training ViT '
+                           f'(missing {missing[:4]}, unexpected {unexpected[:4]})')
 
 
 def ridge_probe(f_tr, y_tr, f_ev, y_ev):
@@ -135,12 +150,15 @@ def rotation_probe(model, x):
                 between_images=between, per_angle=dict(zip(map(str, ANGLES), zip(eq, inv))))
 
 
-def run_probes(work, pre_records, seeds, data_root, ft_config, pre_config, train_version):
+def run_probes(work, pre_records, seeds, data_root, ft_config, pre_config, train_version,
+               finetuned=()):
     """Probe every pre-trained teacher and a randomly initialised ViT per seed.
 
     The ridge maps are fit on the training images of ``train_version``, a cluttered-background
     version like the evaluation images: fit on the green screen, they met a background domain
     gap at evaluation and did worse than predicting the mean pose (the study's first run).
+    ``finetuned``: ``(label, seed, checkpoint)`` of fine-tuned estimators whose backbones are
+    probed as well.
     """
     import logging
 
@@ -154,19 +172,28 @@ def run_probes(work, pre_records, seeds, data_root, ft_config, pre_config, train
     entries = [(r.get('tag', r['variant']), r['seed'], r['config'], r['checkpoint'])
                for r in pre_records]
     entries += [('random init', s, pre_config, None) for s in seeds]
+    entries += [(label, s, pre_config, ('finetuned', ckpt)) for label, s, ckpt in finetuned]
     out = []
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         for variant, seed, config, ckpt in entries:
-            model, pre = build_pretrained(config, ckpt, seed)
+            if isinstance(ckpt, tuple):  # a fine-tuned estimator's backbone
+                model, pre = build_pretrained(config, None, seed)
+                load_finetuned_backbone(model, ckpt[1])
+            else:
+                model, pre = build_pretrained(config, ckpt, seed)
             x_tr, x_ev = normalise(tr[0], pre), normalise(ev[0], pre)
-            f_tr = torch.cat(features(model, x_tr), 1).double()
-            f_ev = torch.cat(features(model, x_ev), 1).double()
+            (c_tr, m_tr, a_tr), (c_ev, m_ev, a_ev) = features(model, x_tr), features(model, x_ev)
+            f_tr, f_ev = torch.cat([c_tr, m_tr], 1).double(), torch.cat([c_ev, m_ev], 1).double()
             e3d, lam3 = ridge_probe(f_tr, tr[1], f_ev, ev[1])
             e2d, lam2 = ridge_probe(f_tr, tr[2], f_ev, ev[2])
+            e3d_all, _ = ridge_probe(torch.cat([c_tr, a_tr], 1).double(), tr[1],
+                                     torch.cat([c_ev, a_ev], 1).double(), ev[1])
             rot = rotation_probe(model, x_ev)
             out.append(dict(variant=variant, seed=seed, probe_3d_mm=e3d, probe_2d_px=e2d,
+                            probe_3d_all_tokens_mm=e3d_all,
                             ridge=(lam3, lam2), **rot))
-            print(f'  probe {variant} s{seed}: 3D {e3d:.2f} mm, 2D {e2d:.2f} px, '
+            print(f'  probe {variant} s{seed}: 3D {e3d:.2f} mm ({e3d_all:.2f} all tokens), '
+                  f'2D {e2d:.2f} px, '
                   f'equivariance {rot["equivariance"]:.3f}, invariance '
                   f'{rot["invariance"]:.3f}, between images {rot["between_images"]:.3f}',
                   flush=True)

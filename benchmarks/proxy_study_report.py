@@ -98,20 +98,26 @@ def every_run_table(ft):
 
 
 def probe_table(probes):
-    lines = ['| features | 3D probe (mm) | 2D probe (px) | latent equivariance | '
-             'latent invariance | between images |', '| --- |' + ' --- |' * 5]
+    lines = ['| features | 3D probe (mm) | 3D probe, all tokens (mm) | 2D probe (px) | '
+             'latent equivariance | latent invariance | between images |',
+             '| --- |' + ' --- |' * 6]
     by = {}
     for r in probes['runs']:
         by.setdefault(r['variant'], []).append(r)
-    for variant in sorted(by, key=lambda v: (v != 'random init', _order(v))):
+
+    def order(v):  # random init first, fine-tuned backbones last
+        return (0 if v == 'random init' else 2 if v.startswith('fine-tuned') else 1, _order(v))
+    for variant in sorted(by, key=order):
         rows = by[variant]
-        label = variant if variant == 'random init' else _label(variant)
-        cells = [mean_std([r[k] for r in rows], d) for k, d in (
-            ('probe_3d_mm', 2), ('probe_2d_px', 2), ('equivariance', 3),
-            ('invariance', 3), ('between_images', 3))]
+        label = variant if variant == 'random init' or variant.startswith('fine-tuned') \
+            else _label(variant)
+        cells = [mean_std([r[k] for r in rows], d) if all(k in r for r in rows) else ''
+                 for k, d in (('probe_3d_mm', 2), ('probe_3d_all_tokens_mm', 2),
+                              ('probe_2d_px', 2), ('equivariance', 3), ('invariance', 3),
+                              ('between_images', 3))]
         lines.append(f'| {label} | ' + ' | '.join(cells) + ' |')
     lines.append(f'| predicting the mean pose | {probes["mean_pose_3d_mm"]:.2f} | '
-                 f'{probes["mean_pose_2d_px"]:.2f} | | | |')
+                 f'{probes["mean_pose_3d_mm"]:.2f} | {probes["mean_pose_2d_px"]:.2f} | | | |')
     return lines
 
 
