@@ -78,6 +78,25 @@ METRICS = (('pa_mpjpe', 'PA-MPJPE (mm)'), ('pa_mpvpe', 'PA-MPVPE (mm)'), ('pa_f5
            ('pa_f15', 'F@15'))
 
 
+def mean_pose_floor(freihand_root):
+    """Scores of predicting the training split's mean root-relative joints and vertices,
+    placed at each evaluation sample's root: what fine-tuning must beat."""
+    import numpy as np
+
+    from mmhandmim.evaluation import evaluate_hand_mesh
+
+    def read(name):
+        with open(osp.join(freihand_root, name)) as f:
+            return np.asarray(json.load(f), dtype=np.float64)
+    t_xyz, t_verts = read('training_xyz.json'), read('training_verts.json')
+    e_xyz, e_verts = read('evaluation_xyz.json'), read('evaluation_verts.json')
+    root = e_xyz[:, :1]
+    pred_xyz = (t_xyz - t_xyz[:, :1]).mean(0)[None] + root
+    pred_verts = (t_verts - t_xyz[:, :1]).mean(0)[None] + root
+    scores = evaluate_hand_mesh(pred_xyz, pred_verts, e_xyz, e_verts, protocol='freihand')
+    return {k: float(scores[k]) for k, _ in METRICS}
+
+
 def log(msg):
     print(f'[proxy-study {time.strftime("%H:%M:%S")}] {msg}', flush=True)
 
@@ -382,7 +401,8 @@ class Study:
         from proxy_study_report import write_report
         wall = sum(r['seconds'] for r in pre + ft)
         self.record_call()
-        write_report(self.work, self.p, a, pre, ft, probes, NUM_BLOCKS)
+        floor = mean_pose_floor(osp.join(self.work, 'data', 'freihand'))
+        write_report(self.work, self.p, a, pre, ft, probes, NUM_BLOCKS, floor)
         log(f'finished: {len(pre)} pre-trainings, {len(ft)} fine-tunings '
             f'({wall / 60:.0f} run-minutes; {(time.time() - self.t0) / 60:.1f} min this call). '
             f'Report: {osp.join(self.work, "results.md")}')

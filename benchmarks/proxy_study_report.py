@@ -170,7 +170,8 @@ def plot_partial(ft, frozen_ks, out):
     plt.close(fig)
 
 
-def write_report(work, preset, args, pre, ft, probes, num_blocks):
+def write_report(work, preset, args, pre, ft, probes, num_blocks, floor=None):
+    """``floor``: the scores of predicting the mean pose (``proxy_study.mean_pose_floor``)."""
     frozen_ks = list(preset['frozen'])
     png = osp.join(work, 'partial_finetune.png')
     plot_partial(ft, frozen_ks, png)
@@ -185,6 +186,9 @@ def write_report(work, preset, args, pre, ft, probes, num_blocks):
     lines = ['## Results', '', f'Settings: {settings}.', '',
              '### Full fine-tuning (mean ± sample std over seeds)', '',
              *fine_tune_table(ft), '',
+             *([f'Predicting the training mean pose (the floor): ' + ', '.join(
+                 f'{label} {floor[k]:.{d}f}' for k, label, d in METRICS) + '.', '']
+               if floor else []),
              '### Partial fine-tuning (first k blocks frozen)', '',
              *partial_table(ft, frozen_ks, num_blocks), '',
              '### Fine-tuning learning rate (full fine-tuning)', '',
@@ -202,5 +206,5 @@ def write_report(work, preset, args, pre, ft, probes, num_blocks):
         f.write(text)
     with open(osp.join(work, 'results.json'), 'w') as f:
         json.dump(dict(settings=preset, seeds=args.seeds, pretrain=pre, finetune=ft,
-                       probes=probes), f, indent=1)
+                       probes=probes, mean_pose_floor=floor), f, indent=1)
     return text
