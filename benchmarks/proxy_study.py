@@ -81,15 +81,9 @@ METRICS = (('pa_mpjpe', 'PA-MPJPE (mm)'), ('pa_mpvpe', 'PA-MPVPE (mm)'), ('pa_f5
 def mean_pose_floor(freihand_root):
     """Scores of predicting the training split's mean root-relative joints and vertices,
     placed at each evaluation sample's root: what fine-tuning must beat."""
-    import numpy as np
-
-    from mmhandmim.evaluation import evaluate_hand_mesh
-
-    def read(name):
-        with open(osp.join(freihand_root, name)) as f:
-            return np.asarray(json.load(f), dtype=np.float64)
-    t_xyz, t_verts = read('training_xyz.json'), read('training_verts.json')
-    e_xyz, e_verts = read('evaluation_xyz.json'), read('evaluation_verts.json')
+    from mmhandmim.evaluation import evaluate_hand_mesh, load_gt
+    t_xyz, t_verts = load_gt(freihand_root, 'training', use_cache=False)
+    e_xyz, e_verts = load_gt(freihand_root, 'evaluation', use_cache=False)
     root = e_xyz[:, :1]
     pred_xyz = (t_xyz - t_xyz[:, :1]).mean(0)[None] + root
     pred_verts = (t_verts - t_xyz[:, :1]).mean(0)[None] + root
@@ -119,13 +113,14 @@ def pretrain_config(work, name, variant, seed, epochs, workers, prototypes, teac
     """``teacher_temp``: None for the demo's warm-up 0.04 -> 0.07, else held at that value."""
     weights, align = loss_switches(VARIANTS[variant])
     e, k = epochs, prototypes
-    hooks = '' if teacher_temp is None else f'''
-custom_hooks = [
-    dict(type='TeacherEMAHook', momentum=0.99, end_momentum=1.0),
-    dict(type='TeacherTempHook', warmup_temp={teacher_temp!r}, temp={teacher_temp!r},
-         warmup_epochs=2),
-    dict(type='FreezeLastLayerHook', freeze_epochs=1),
-]'''
+    hooks = ''
+    if teacher_temp is not None:  # the base config's hooks, with the temperature held
+        from mmengine.config import Config
+        base_hooks = [dict(h) for h in Config.fromfile(PRE_BASE).custom_hooks]
+        for h in base_hooks:
+            if h['type'] == 'TeacherTempHook':
+                h.update(warmup_temp=teacher_temp, temp=teacher_temp)
+        hooks = f'\ncustom_hooks = {base_hooks!r}'
     return write_config(osp.join(work, 'configs', f'{name}.py'), f'''\
 # proxy study: {variant} pre-training (loss switches of {VARIANTS[variant]}), seed {seed}
 _base_ = [{PRE_BASE!r}]
@@ -252,11 +247,17 @@ class Study:
         if not osp.isfile(osp.join(data, 'freihand', 'evaluation_xyz.json')):
             log(f'generating FreiHAND layout: {p["n_train"]} train / {p["n_eval"]} eval')
             run(gen + ['freihand', '--out-dir', osp.join(data, 'freihand'), '--num-train',
-                       str(p['n_train']), '--num-eval', str(p['n_eval']), '--versions', str(p['versions']),
+                       str(p['n_train']), '--num-eval', str(p['n_eval']),
+                       '--versions', str(p['versions']),
                        '--img-size', str(p['fh_img']), '--seed', '1', '--overwrite'],
                 osp.join(data, 'generate.log'), 2)
 
         self.check_data()
+
+    @property
+    def probe_train_version(self):
+        """The cluttered-background training version the probes are fit on."""
+        return VERSION_NAMES[self.p['versions'] - 1]
 
     def finetune_data(self):
         """What a fine-tuning's number depends on besides its init: recorded with each run."""
@@ -275,9 +276,11 @@ class Study:
             sys.exit(f'{info_path}: FreiHAND-layout data with (train, eval, versions) = {have}, '
                      f'this preset needs {want}. Use a new --work-dir (or move the old one).')
         runs = osp.join(self.work, 'runs')
-        stale = [n for n in sorted(os.listdir(runs)) if not n.startswith('pretrain_')
-                 and (self.cached(n) or {}).get('data', {}) != self.finetune_data()
-                 and osp.isfile(self.done_path(n))] if osp.isdir(runs) else []
+        stale = []
+        for name in sorted(os.listdir(runs)) if osp.isdir(runs) else []:
+            rec = None if name.startswith('pretrain_') else self.cached(name)
+            if rec is not None and rec.get('data') != self.finetune_data():
+                stale.append(name)
         if stale:
             sys.exit(f'{runs}: fine-tunings made with other data or epochs than this preset '
                      f'({", ".join(stale[:4])}...). Use a new --work-dir (or move them).')
@@ -345,7 +348,7 @@ class Study:
             with open(path) as f:
                 res = json.load(f)
             if (res.get('pretrain_runs') == [r['name'] for r in pre]
-                    and res.get('train_version') == VERSION_NAMES[self.p['versions'] - 1]
+                    and res.get('train_version') == self.probe_train_version
                     and res.get('probe_version') == PROBE_VERSION):
                 return res
         log('probing the frozen pre-trained features')
@@ -355,7 +358,7 @@ class Study:
                      for r in ft if r['init'] in ('scratch', 'handmim') and r['frozen'] == 0
                      and r['lr'] == FT_LR]
         res = run_probes(self.work, pre, self.args.seeds, osp.join(self.work, 'data/freihand'),
-                         FT_BASE, PRE_BASE, VERSION_NAMES[self.p['versions'] - 1], finetuned)
+                         FT_BASE, PRE_BASE, self.probe_train_version, finetuned)
         res['probe_version'] = PROBE_VERSION
         res['pretrain_runs'] = [r['name'] for r in pre]
         with open(path, 'w') as f:

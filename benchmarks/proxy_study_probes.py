@@ -169,18 +169,17 @@ def run_probes(work, pre_records, seeds, data_root, ft_config, pre_config, train
     with DefaultScope.overwrite_default_scope('mmpose'):
         tr = load_split(ft_config, data_root, 'training', train_version)
         ev = load_split(ft_config, data_root, 'evaluation')
-    entries = [(r.get('tag', r['variant']), r['seed'], r['config'], r['checkpoint'])
+    # (label, seed, config, pre-training checkpoint, fine-tuned checkpoint)
+    entries = [(r.get('tag', r['variant']), r['seed'], r['config'], r['checkpoint'], None)
                for r in pre_records]
-    entries += [('random init', s, pre_config, None) for s in seeds]
-    entries += [(label, s, pre_config, ('finetuned', ckpt)) for label, s, ckpt in finetuned]
+    entries += [('random init', s, pre_config, None, None) for s in seeds]
+    entries += [(label, s, pre_config, None, ckpt) for label, s, ckpt in finetuned]
     out = []
     with DefaultScope.overwrite_default_scope('mmpretrain'):
-        for variant, seed, config, ckpt in entries:
-            if isinstance(ckpt, tuple):  # a fine-tuned estimator's backbone
-                model, pre = build_pretrained(config, None, seed)
-                load_finetuned_backbone(model, ckpt[1])
-            else:
-                model, pre = build_pretrained(config, ckpt, seed)
+        for variant, seed, config, ckpt, finetuned_ckpt in entries:
+            model, pre = build_pretrained(config, ckpt, seed)
+            if finetuned_ckpt:
+                load_finetuned_backbone(model, finetuned_ckpt)
             x_tr, x_ev = normalise(tr[0], pre), normalise(ev[0], pre)
             (c_tr, m_tr, a_tr), (c_ev, m_ev, a_ev) = features(model, x_tr), features(model, x_ev)
             f_tr, f_ev = torch.cat([c_tr, m_tr], 1).double(), torch.cat([c_ev, m_ev], 1).double()

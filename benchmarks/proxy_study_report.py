@@ -109,13 +109,11 @@ def probe_table(probes):
         return (0 if v == 'random init' else 2 if v.startswith('fine-tuned') else 1, _order(v))
     for variant in sorted(by, key=order):
         rows = by[variant]
-        label = variant if variant == 'random init' or variant.startswith('fine-tuned') \
-            else _label(variant)
-        cells = [mean_std([r[k] for r in rows], d) if all(k in r for r in rows) else ''
-                 for k, d in (('probe_3d_mm', 2), ('probe_3d_all_tokens_mm', 2),
-                              ('probe_2d_px', 2), ('equivariance', 3), ('invariance', 3),
-                              ('between_images', 3))]
-        lines.append(f'| {label} | ' + ' | '.join(cells) + ' |')
+        cells = [mean_std([r[k] for r in rows], d) for k, d in (
+            ('probe_3d_mm', 2), ('probe_3d_all_tokens_mm', 2), ('probe_2d_px', 2),
+            ('equivariance', 3), ('invariance', 3), ('between_images', 3))]
+        # 'random init' and 'fine-tuned (...)' have no sweep suffix: _label keeps them as they are
+        lines.append(f'| {_label(variant)} | ' + ' | '.join(cells) + ' |')
     lines.append(f'| predicting the mean pose | {probes["mean_pose_3d_mm"]:.2f} | '
                  f'{probes["mean_pose_3d_mm"]:.2f} | {probes["mean_pose_2d_px"]:.2f} | | | |')
     return lines
