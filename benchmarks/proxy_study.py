@@ -78,17 +78,31 @@ METRICS = (('pa_mpjpe', 'PA-MPJPE (mm)'), ('pa_mpvpe', 'PA-MPVPE (mm)'), ('pa_f5
            ('pa_f15', 'F@15'))
 
 
-def mean_pose_floor(freihand_root):
-    """Scores of predicting the training split's mean root-relative joints and vertices,
-    placed at each evaluation sample's root: what fine-tuning must beat."""
-    from mmhandmim.evaluation import evaluate_hand_mesh, load_gt
-    t_xyz, t_verts = load_gt(freihand_root, 'training', use_cache=False)
-    e_xyz, e_verts = load_gt(freihand_root, 'evaluation', use_cache=False)
-    root = e_xyz[:, :1]
-    pred_xyz = (t_xyz - t_xyz[:, :1]).mean(0)[None] + root
-    pred_verts = (t_verts - t_xyz[:, :1]).mean(0)[None] + root
-    scores = evaluate_hand_mesh(pred_xyz, pred_verts, e_xyz, e_verts, protocol='freihand')
-    return {k: float(scores[k]) for k, _ in METRICS}
+def trivial_baselines(work, py=sys.executable):
+    """Scores of the trivial baselines on the evaluation split (``mmhandmim.evaluation.
+    baselines``): the hand model's zero pose and the training split's mean MANO parameters,
+    one hand for every image, decoded by the fine-tuning's hand model and scored by the same
+    function as the models: what fine-tuning must beat.
+
+    The mean parameters are what ``tools/misc/compute_mean_mano_params.py`` computes for the
+    head (written once to ``WORK/mean_mano_params.npz``)."""
+    from mmengine.config import Config
+
+    from mmhandmim.evaluation import load_gt
+    from mmhandmim.evaluation.baselines import (baseline_hands, build_baseline_mano,
+                                                evaluate_baselines)
+    root = osp.join(work, 'data', 'freihand')
+    npz = osp.join(work, 'mean_mano_params.npz')
+    if not osp.isfile(npz):
+        # one image version: the same frames, so the same mean, whatever the preset renders
+        run([py, 'tools/misc/compute_mean_mano_params.py', FT_BASE, '--out', npz,
+             '--cfg-options', f'train_dataloader.dataset.data_root={root}/',
+             'train_dataloader.dataset.image_versions=[gs]'],
+            osp.join(work, 'baselines.log'), 2)
+    mano = build_baseline_mano(dict(Config.fromfile(FT_BASE).model.head.mano), 'freihand')
+    e_xyz, e_verts = load_gt(root, 'evaluation', use_cache=False)
+    scores = evaluate_baselines(baseline_hands(mano, npz), e_xyz, e_verts, 'freihand')
+    return {name: {k: float(s[k]) for k, _ in METRICS} for name, s in scores.items()}
 
 
 def log(msg):
@@ -404,8 +418,8 @@ class Study:
         from proxy_study_report import write_report
         wall = sum(r['seconds'] for r in pre + ft)
         self.record_call()
-        floor = mean_pose_floor(osp.join(self.work, 'data', 'freihand'))
-        write_report(self.work, self.p, a, pre, ft, probes, NUM_BLOCKS, floor)
+        baselines = trivial_baselines(self.work, self.py)
+        write_report(self.work, self.p, a, pre, ft, probes, NUM_BLOCKS, baselines)
         log(f'finished: {len(pre)} pre-trainings, {len(ft)} fine-tunings '
             f'({wall / 60:.0f} run-minutes; {(time.time() - self.t0) / 60:.1f} min this call). '
             f'Report: {osp.join(self.work, "results.md")}')

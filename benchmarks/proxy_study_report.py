@@ -168,8 +168,21 @@ def plot_partial(ft, frozen_ks, out):
     plt.close(fig)
 
 
-def write_report(work, preset, args, pre, ft, probes, num_blocks, floor=None):
-    """``floor``: the scores of predicting the mean pose (``proxy_study.mean_pose_floor``)."""
+def baseline_table(baselines):
+    """The trivial baselines (``proxy_study.trivial_baselines``): ``{name: {metric: value}}``
+    of ``mmhandmim.evaluation.baselines`` on the same evaluation split."""
+    from mmhandmim.evaluation.baselines import BASELINE_LABELS, PLACEMENT_NOTE
+    lines = [f'Trivial baselines on the same evaluation split, same metrics ({PLACEMENT_NOTE}):',
+             '', '| baseline | ' + ' | '.join(m[1] for m in METRICS) + ' |',
+             '| --- |' + ' --- |' * len(METRICS)]
+    for name, scores in baselines.items():
+        cells = [f'{scores[k]:.{d}f}' for k, _, d in METRICS]
+        lines.append(f'| {BASELINE_LABELS.get(name, name)} | ' + ' | '.join(cells) + ' |')
+    return lines + ['']
+
+
+def write_report(work, preset, args, pre, ft, probes, num_blocks, baselines=None):
+    """``baselines``: the trivial baselines' scores (``proxy_study.trivial_baselines``)."""
     frozen_ks = list(preset['frozen'])
     png = osp.join(work, 'partial_finetune.png')
     plot_partial(ft, frozen_ks, png)
@@ -184,9 +197,7 @@ def write_report(work, preset, args, pre, ft, probes, num_blocks, floor=None):
     lines = ['## Results', '', f'Settings: {settings}.', '',
              '### Full fine-tuning (mean ± sample std over seeds)', '',
              *fine_tune_table(ft), '',
-             *([f'Predicting the training mean pose (the floor): ' + ', '.join(
-                 f'{label} {floor[k]:.{d}f}' for k, label, d in METRICS) + '.', '']
-               if floor else []),
+             *(baseline_table(baselines) if baselines else []),
              '### Partial fine-tuning (first k blocks frozen)', '',
              *partial_table(ft, frozen_ks, num_blocks), '',
              '### Fine-tuning learning rate (full fine-tuning)', '',
@@ -204,5 +215,5 @@ def write_report(work, preset, args, pre, ft, probes, num_blocks, floor=None):
         f.write(text)
     with open(osp.join(work, 'results.json'), 'w') as f:
         json.dump(dict(settings=preset, seeds=args.seeds, pretrain=pre, finetune=ft,
-                       probes=probes, mean_pose_floor=floor), f, indent=1)
+                       probes=probes, baselines=baselines), f, indent=1)
     return text

@@ -7,6 +7,11 @@ GT_DIR holds ``evaluation_xyz.json`` and ``evaluation_verts.json``. PRED_JSON ma
 ``pred.zip`` made for Codalab. Writes OUT_DIR/scores.json (errors in mm), scores.txt (the
 official file, means in cm), per_sample.csv and pck_curves.png. Malformed input gives a
 one-line message on stderr and exit status 2.
+
+``--baseline-mano {standin,MANO_DIR}`` (and ``--mean-params NPZ``) also scores the trivial
+baselines on the same ground truth (``mmhandmim.evaluation.baselines``: the constant hand and
+the training-set mean pose, root placed at the GT root), prints them beside the prediction
+and writes OUT_DIR/baselines.json. Only then are torch and the hand model imported.
 """
 import argparse
 import os
@@ -41,7 +46,50 @@ def parse_args(argv=None):
                         help='folder with evaluation_xyz.json and evaluation_verts.json')
     parser.add_argument('--protocol', required=True, choices=('freihand', 'ho3d'))
     parser.add_argument('--out-dir', required=True, help='where the report files go')
+    base = parser.add_argument_group('trivial baselines (optional; imports torch)')
+    base.add_argument('--baseline-mano', metavar='{standin,MANO_DIR}',
+                      help="score the constant-hand baseline with this hand model: 'standin' "
+                           '(the stand-in, for generated data) or the folder with '
+                           'MANO_RIGHT.pkl (or the .pkl itself)')
+    base.add_argument('--mean-params', metavar='NPZ',
+                      help='also the training-set mean pose: the .npz of '
+                           'tools/misc/compute_mean_mano_params.py (needs --baseline-mano)')
+    base.add_argument('--baseline-flat-hand-mean', choices=('auto', 'true', 'false'),
+                      default='auto',
+                      help="the hand model's flat_hand_mean (what its zero pose is); auto: "
+                           'False for FreiHAND, True for HO3D (as their own MANO code)')
     return parser.parse_args(argv)
+
+
+def _baseline_hands(args):
+    """(hands, settings) of the requested baselines; raises ValueError on bad input."""
+    import mmhandmim.compat  # noqa: F401  (before the hand model imports mmengine)
+    from mmhandmim.evaluation.baselines import baseline_hands, build_baseline_mano
+    flat = {'auto': args.protocol == 'ho3d', 'true': True, 'false': False}[
+        args.baseline_flat_hand_mean]
+    mano = build_baseline_mano(dict(model_path=args.baseline_mano, flat_hand_mean=flat),
+                               args.protocol, where='--baseline-mano')
+    try:
+        hands = baseline_hands(mano, args.mean_params)
+    except ValueError as exc:
+        raise ValueError(f'--mean-params {exc}') from None
+    settings = dict(protocol=args.protocol, hand_model=mano.model_file,
+                    standin=bool(mano.is_standin), flat_hand_mean=mano.flat_hand_mean,
+                    fingertip_ids=list(mano.fingertip_ids), mean_params=args.mean_params)
+    return hands, settings
+
+
+def _write_baselines(path, settings, scores, metrics):
+    import json
+    from mmhandmim.evaluation.baselines import (BASELINE_LABELS, PLACEMENT_NOTE,
+                                                model_over_constant)
+    from mmhandmim.evaluation.report import scalar_scores
+    record = dict(settings, placement=PLACEMENT_NOTE,
+                  labels={k: BASELINE_LABELS[k] for k in scores},
+                  model_over_constant_pa_mpjpe=model_over_constant(metrics, scores),
+                  scores={k: scalar_scores(v) for k, v in scores.items()})
+    with open(path, 'w') as f:
+        json.dump(record, f, indent=2)
 
 
 def _load_both(gt_dir, pred_path):
@@ -62,6 +110,17 @@ def _load_both(gt_dir, pred_path):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.mean_params and not args.baseline_mano:
+        print('error: --mean-params needs --baseline-mano (the hand model that decodes it)',
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
+    baselines = None
+    if args.baseline_mano:  # before the (long) loading: a bad hand model or file fails fast
+        try:
+            hands, base_settings = _baseline_hands(args)
+        except (ValueError, OSError) as exc:
+            print(f'error: {" ".join(str(exc).split())}', file=sys.stderr)
+            return EXIT_BAD_INPUT
     start = time.perf_counter()
     # the plot helper imports matplotlib on the other core while this process evaluates
     plotter = PlotProcess()
@@ -70,6 +129,10 @@ def main(argv=None):
         loaded = time.perf_counter()
         metrics = evaluate_hand_mesh(pred_xyz, pred_verts, gt_xyz, gt_verts,
                                      protocol=args.protocol, return_per_sample=True)
+        evaluated = time.perf_counter()
+        if args.baseline_mano:
+            from mmhandmim.evaluation.baselines import evaluate_baselines
+            baselines = evaluate_baselines(hands, gt_xyz, gt_verts, args.protocol)
     except (ValueError, OSError) as exc:  # SubmissionError is a ValueError
         plotter.close()
         print(f'error: {exc}', file=sys.stderr)
@@ -77,9 +140,12 @@ def main(argv=None):
     except BaseException:
         plotter.close()
         raise
-    evaluated = time.perf_counter()
+    baselined = time.perf_counter()
     try:
         paths = write_report(metrics, args.out_dir, args.protocol, plotter=plotter)
+        if baselines is not None:
+            paths['baselines.json'] = os.path.join(args.out_dir, 'baselines.json')
+            _write_baselines(paths['baselines.json'], base_settings, baselines, metrics)
     except OSError as exc:
         print(f'error: cannot write the report: {exc}', file=sys.stderr)
         return 1
@@ -87,8 +153,13 @@ def main(argv=None):
         plotter.close()
     print(f'{args.protocol}: {pred_xyz.shape[0]} samples, {pred_verts.shape[1]} vertices')
     print(format_table(metrics))
+    if baselines is not None:
+        from mmhandmim.evaluation.baselines import format_comparison
+        print('trivial baselines on the same ground truth:')
+        print(format_comparison(metrics, baselines))
     print(f'time: loading {loaded - start:.2f} s, metrics {evaluated - loaded:.2f} s, '
-          f'report {time.perf_counter() - evaluated:.2f} s')
+          + (f'baselines {baselined - evaluated:.2f} s, ' if baselines is not None else '')
+          + f'report {time.perf_counter() - baselined:.2f} s')
     print('wrote ' + ', '.join(paths.values()))
     return 0
 

@@ -13,6 +13,8 @@ from mmpose.registry import METRICS
 
 from ...datasets.transforms.camera_geometry import GL_TO_CV, split_similarity
 from ...hand_model.keypoints import convert_keypoints
+from ..baselines import (BASELINE_NAMES, baseline_hands, build_baseline_mano,
+                         evaluate_baselines, format_comparison)
 from ..functional import evaluate_hand_mesh
 from ..report import format_table
 from ..submission import write_submission
@@ -39,12 +41,20 @@ class HandMeshMetric(BaseMetric):
             dataset's order, the benchmark's joint order and frame; no ground truth needed.
         outfile_dir: where the submission goes (required with ``format_only``).
         overwrite: replace an existing submission in ``outfile_dir``.
+        baselines: None, or ``dict(mano=MANOLayer config, mean_params=None or NPZ)`` to score
+            the trivial baselines (``mmhandmim.evaluation.baselines``) on the same samples:
+            the constant hand, and the training-set mean pose when ``mean_params`` is given
+            (the file ``tools/misc/compute_mean_mano_params.py`` writes). The comparison
+            table is logged and ``baseline/<name>_<key>`` is returned for every metric key.
+            ``mano`` is forced to ``keypoint_order='freihand'``; ``flat_hand_mean`` and
+            ``fingertip_ids`` default to the protocol's conventions.
     """
 
     default_prefix = 'mesh'
 
     def __init__(self, protocol='freihand', metric_keys=DEFAULT_KEYS, format_only=False,
-                 outfile_dir=None, overwrite=False, collect_device='cpu', prefix=None):
+                 outfile_dir=None, overwrite=False, baselines=None, collect_device='cpu',
+                 prefix=None):
         super().__init__(collect_device=collect_device, prefix=prefix)
         if protocol not in PROTOCOL_SPACE:
             raise ValueError(f'protocol must be one of {sorted(PROTOCOL_SPACE)}, got '
@@ -54,6 +64,25 @@ class HandMeshMetric(BaseMetric):
                              'pred.json/pred.zip')
         self.protocol, self.metric_keys = protocol, tuple(metric_keys)
         self.format_only, self.outfile_dir, self.overwrite = format_only, outfile_dir, overwrite
+        # built once here: bad settings fail at start-up, and MANO runs once, not per sample
+        self.baseline_hands = None if baselines is None else self._build_baselines(baselines)
+
+    def _build_baselines(self, cfg):
+        where = 'HandMeshMetric(baselines=...)'
+        if not isinstance(cfg, dict):
+            raise ValueError(f'{where}: expected dict(mano=..., mean_params=None or NPZ), '
+                             f'got {cfg!r}')
+        unknown = sorted(set(cfg) - {'mano', 'mean_params'})
+        if unknown or 'mano' not in cfg:
+            raise ValueError(f'{where}: ' + (f'unknown keys {unknown}' if unknown else
+                                             "missing key 'mano'") +
+                             "; expected mano=dict(type='MANOLayer', ...) and optionally "
+                             'mean_params=NPZ')
+        mano = build_baseline_mano(cfg['mano'], self.protocol, where=f'{where} mano')
+        try:
+            return baseline_hands(mano, cfg.get('mean_params'))
+        except ValueError as exc:
+            raise ValueError(f'{where} mean_params: {exc}') from None
 
     def process(self, data_batch, data_samples):
         for ds in data_samples:
@@ -103,4 +132,12 @@ class HandMeshMetric(BaseMetric):
         if unknown:
             raise KeyError(f'unknown metric_keys {sorted(unknown)}; available: '
                            f'{sorted(scores)}')
-        return {k: float(scores[k]) for k in self.metric_keys}
+        out = {k: float(scores[k]) for k in self.metric_keys}
+        if self.baseline_hands is not None:
+            base = evaluate_baselines(self.baseline_hands, gt_xyz, gt_verts, self.protocol)
+            logger.info(f'{self.protocol} model vs. trivial baselines on {len(results)} '
+                        'samples:\n' + format_comparison(scores, base))
+            for name in BASELINE_NAMES:
+                out.update({f'baseline/{name}_{k}': float(base[name][k])
+                            for k in self.metric_keys if name in base})
+        return out
