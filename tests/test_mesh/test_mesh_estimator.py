@@ -73,3 +73,20 @@ def test_ground_truth_through_the_head_reprojects_exactly(freihand_small):
                            torch.ones(6, 21, dtype=torch.float64), head.input_size,
                            torch.ones(6, dtype=torch.float64))
     assert loss.item() < 1e-5  # crop-normalised: < 1e-5 of 64 px
+
+
+def test_weak_camera_loss_is_the_depth_ratio_and_offset():
+    """L_MANO's translation term: 0 for the ground-truth camera, |log 2| when the hand is
+    predicted twice as far (s halved), plus the L1 of the in-plane offsets."""
+    from mmhandmim.models.mesh.losses import WeakCameraLoss
+    K = torch.tensor([[[300., 0, 32], [0, 300., 32], [0, 0, 1]]]).repeat(3, 1, 1)
+    root = torch.tensor([[0.01, -0.02, 0.5], [0.0, 0.03, 0.7], [-0.02, 0.0, 0.6]])
+    gt = translation_to_weak_cam(root, K, (64, 64))
+    loss, w = WeakCameraLoss(), torch.ones(3)
+    assert loss(gt, gt, w).item() == pytest.approx(0.0, abs=1e-7)
+    far = weak_cam_to_translation(gt, K, (64, 64)) * torch.tensor([1.0, 1.0, 2.0])
+    pred = translation_to_weak_cam(far, K, (64, 64))
+    offset = (pred[:, 1:] - gt[:, 1:]).abs().sum(-1).mean().item()
+    assert loss(pred, gt, w).item() == pytest.approx(np.log(2.0) + offset, rel=1e-5)
+    # masked samples do not count
+    assert loss(pred, gt, torch.tensor([0., 0., 0.])).item() == 0.0

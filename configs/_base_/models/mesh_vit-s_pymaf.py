@@ -6,7 +6,9 @@
 # (8.5); these cost 0.46, keeping head + MANO under 15 % of the ViT-S forward even at batch 1
 # on CPU (benchmarks/bench_mesh_inference.py; (128, 64, 32) measured 15.6 %). Every point
 # feature is reduced to 5 channels either way. Loss weights: 3D keypoints and vertices
-# (L1, metres) 1.0, 2D reprojection 0.2, MANO rotations + 0.5 x betas 1.0. With HaMeR's ratio
+# (L1, metres) 1.0, 2D reprojection 0.2, MANO rotations + 0.5 x betas 1.0, camera 1.0; the
+# regressor has a ReLU after each fc (PyMAF's is linear; see pymaf_mano_head.py for the
+# measured reason). With HaMeR's ratio
 # (MANO 0.02) the 3D losses, dominated by the global orientation early on, first bend the
 # fingers: on 32 generated samples PA-MPJPE rose 15 -> 37 mm before falling, and 700 steps
 # fitted 3.4x instead of 9.5x (tests/test_mesh/test_overfit.py).
@@ -32,4 +34,8 @@ model = dict(
         loss_mano=dict(type='MANOParamLoss', loss_weight=1.0, betas_weight=0.5),
         loss_vert=dict(type='RootRelativeL1Loss', loss_weight=1.0),
         loss_kpt3d=dict(type='RootRelativeL1Loss', loss_weight=1.0),
-        loss_kpt2d=dict(type='Keypoint2DReprojectionLoss', loss_weight=0.2)))
+        loss_kpt2d=dict(type='Keypoint2DReprojectionLoss', loss_weight=0.2),
+        # L_MANO's translation term (eq. 11 is over theta, beta, t): log-depth + in-plane
+        # offset of the weak-perspective camera; without it depth is learned only through
+        # the 2D loss (the demo's root ended 308 mm too far)
+        loss_cam=dict(type='WeakCameraLoss', loss_weight=1.0)))
