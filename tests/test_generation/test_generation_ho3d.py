@@ -157,3 +157,25 @@ def test_sequences_move_smoothly(ho3d_root):
         cams = {_meta(root, 'train', line)['camMat'].tobytes() for line in lines
                 if line.startswith(seq + '/')}
         assert len(cams) == 1            # a static camera per sequence
+
+
+def test_flat_hand_mean_convention(tmp_path, hands, ho3d_root):
+    """``flat_hand_mean=True`` (real HO3D's convention) stores the same hand: its poses re-pose
+    with a ``flat_hand_mean=True`` layer to the stored joints, and differ from the default
+    ones by exactly ``hands_mean`` in the finger values (same seed, same scenes)."""
+    from mmhandmim.datasets.generation import generate_ho3d
+    from mmhandmim.hand_model import MANOLayer
+    root = str(tmp_path / 'flat')
+    generate_ho3d(root, seed=3, progress=False, hands=hands, flat_hand_mean=True, **TINY_HO3D)
+    with open(os.path.join(root, 'standin_info.json')) as f:
+        assert json.load(f)['mano']['flat_hand_mean'] is True
+    lines = _lines(os.path.join(root, 'train.txt'))
+    flat = [_meta(root, 'train', line) for line in lines]
+    rel = [_meta(str(ho3d_root), 'train', line) for line in lines]
+    out = _repose(MANOLayer('standin', keypoint_order='ho3d', flat_hand_mean=True), flat)
+    joints = np.stack([m['handJoints3D'] for m in flat])
+    assert np.abs(out['keypoints'].numpy() - joints).max() < 1e-5
+    diff = np.stack([f['handPose'] - r['handPose'] for f, r in zip(flat, rel)])
+    assert np.abs(diff[:, :3]).max() < 1e-7
+    np.testing.assert_allclose(diff[:, 3:], np.broadcast_to(hands.hands_mean(True), diff[:, 3:].shape),
+                               atol=1e-6)

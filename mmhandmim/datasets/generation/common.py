@@ -111,7 +111,7 @@ def write_json(path: str, value, decimals: int = JSON_DECIMALS) -> None:
         w.extend(value)
 
 
-def hand_model_info(hands) -> Dict:
+def hand_model_info(hands, flat_hand_mean: bool = False) -> Dict:
     """The MANO-parameter convention of the stored data (see the package docstring)."""
     from mmhandmim.hand_model.standin import STANDIN_VERSION, source_hash
     return {
@@ -120,10 +120,12 @@ def hand_model_info(hands) -> Dict:
         'standin_version': STANDIN_VERSION,
         'standin_source_hash': source_hash(),
         'num_vertices': int(hands.num_vertices),
-        'flat_hand_mean': False,
+        'flat_hand_mean': bool(flat_hand_mean),
         'pose': '48 axis-angle values: global orientation (3) + 15 finger joints (45) in MANO '
-                'joint order, finger rotations relative to hands_mean (smplx '
-                'flat_hand_mean=False); shape: 10 betas; trans: 3 (added after posing; MANO '
+                'joint order, ' + ('absolute finger rotations (smplx flat_hand_mean=True, as '
+                                   'real HO3D)' if flat_hand_mean else
+                                   'finger rotations relative to hands_mean (smplx '
+                                   'flat_hand_mean=False)') + '; shape: 10 betas; trans: 3 (added after posing; MANO '
                 'rotates about the rest-pose root joint)',
         'fingertip_ids': list(hands.fingertip_ids),
         'fingertip_convention': 'standin',

@@ -118,8 +118,13 @@ def to_opengl(hands: StandinHands, params: np.ndarray, roots: np.ndarray, verts_
 
 def generate_ho3d(out_dir: str, num_train: int = 32, num_eval: int = 16, num_seqs: int = 4,
                   seed: int = 0, overwrite: bool = False, progress: bool = True,
-                  antialias: int = 2, hands: Optional[StandinHands] = None) -> Dict:
+                  antialias: int = 2, hands: Optional[StandinHands] = None,
+                  flat_hand_mean: bool = False) -> Dict:
     """Generate the dataset under ``out_dir``; returns a summary (root, counts, files).
+
+    ``flat_hand_mean=True`` stores the finger pose as absolute rotations (``hands_mean``
+    added), the convention of real HO3D and of our HO3D configs; False: relative to
+    ``hands_mean`` (smplx's default). The images, joints and vertices are the same.
 
     ``num_seqs`` training sequences share ``num_train`` frames; the evaluation split has
     ``max(1, num_seqs // 2)`` sequences of its own.
@@ -132,7 +137,8 @@ def generate_ho3d(out_dir: str, num_train: int = 32, num_eval: int = 16, num_seq
     with torch_threads(1):
         for split, n, ns in (('train', num_train, num_seqs),
                              ('evaluation', num_eval, max(1, num_seqs // 2))):
-            counts[split] = _write_split(root, split, n, ns, hands, seed, progress, antialias)
+            counts[split] = _write_split(root, split, n, ns, hands, seed, progress, antialias,
+                                         flat_hand_mean)
     info = {
         'layout': 'HO3D v2',
         'seed': int(seed),
@@ -142,14 +148,14 @@ def generate_ho3d(out_dir: str, num_train: int = 32, num_eval: int = 16, num_seq
         'camera_frame': 'OpenGL (+x right, +y up, hand at -z); project with camMat after '
                         'multiplying points by diag(1, -1, -1)',
         'evaluation_meta_keys': list(EVAL_META_KEYS),
-        'mano': hand_model_info(hands),
+        'mano': hand_model_info(hands, flat_hand_mean),
     }
     info_path = write_info(root, info)
     return {'root': root, 'counts': counts, 'info': info_path,
             'note': f'HO3D-layout data from the {HAND_MODEL_NOTE}'}
 
 
-def _write_split(root, split, n, num_seqs, hands, seed, progress, antialias):
+def _write_split(root, split, n, num_seqs, hands, seed, progress, antialias, flat_hand_mean):
     key = f'ho3d/{split}'
     lengths = split_frames(n, num_seqs)
     names = sequence_names(split, len(lengths))
@@ -166,6 +172,8 @@ def _write_split(root, split, n, num_seqs, hands, seed, progress, antialias):
         params, verts_cv, _ = pose_scenes(hands, frames)
         roots = np.stack([fr['root'] for fr in frames])
         gl, verts_gl, kpts_gl = to_opengl(hands, params, roots, verts_cv)
+        if flat_hand_mean:  # same hand, fingers stored as absolute rotations
+            gl[:, 3:48] = round_params(gl[:, 3:48] + hands.hands_mean(True))
         occ = seq['occluder']
         for i, fr in enumerate(frames):
             frng = sample_rng(seed, key, s, 1 + i)
