@@ -76,7 +76,10 @@ def test_batches_equal_single_boxes(model, image):
     together = inference_mesh_model(model, image, boxes, sides, K_ODD, batch_size=2)
     for box, side, hand in zip(boxes, sides, together):
         single, = inference_mesh_model(model, image, [box], [side], K_ODD)
-        assert_same(hand, single)
+        # float32 GEMMs round differently for batch 2 and batch 1 (measured: 7e-6 px on
+        # pixel coordinates of ~70, one float32 ulp there is 7.6e-6): compare at a few ulps of
+        # the values' scale; a box or side mix-up moves points by far more (asserted below)
+        assert_same(hand, single, atol=5e-5)
     # different boxes give different hands (the check above is not vacuous)
     assert np.abs(together[0]['keypoints_3d'] - together[2]['keypoints_3d']).max() > 1e-3
 
