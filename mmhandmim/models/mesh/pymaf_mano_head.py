@@ -194,11 +194,12 @@ class PyMAFMANOHead(BaseHead):
             use = (has_verts > 0)[:, None, None]
             gt_verts = torch.where(use, gt_verts, posed.to(gt_verts.dtype))
         visible = torch.ones_like(gt_2d[..., 0])
-        # the camera that puts the ground-truth root joint where it is in this crop
-        gt_cam = translation_to_weak_cam(gt_kpts[:, ROOT].to(K.dtype), K, self.input_size)
         losses = dict(loss_mano=0., loss_vert=0., loss_kpt3d=0., loss_kpt2d=0.)
         if self.loss_cam is not None:
             losses['loss_cam'] = 0.
+            # the camera that puts the ground-truth root joint where it is in this crop
+            gt_cam = translation_to_weak_cam(gt_kpts[:, ROOT], K, self.input_size).to(
+                gt_kpts.dtype)
         for est in estimates:  # every iteration is supervised (PyMAF)
             losses['loss_mano'] += self.loss_mano(est['rotmat'], gt_rot, est['betas'],
                                                   gt_betas, has_mano)
@@ -211,8 +212,7 @@ class PyMAFMANOHead(BaseHead):
             losses['loss_kpt2d'] += self.loss_kpt2d(est['keypoints_2d'], gt_2d, visible,
                                                     self.input_size, has_3d)
             if self.loss_cam is not None:
-                losses['loss_cam'] += self.loss_cam(est['cam'], gt_cam.to(est['cam'].dtype),
-                                                    has_3d)
+                losses['loss_cam'] += self.loss_cam(est['cam'], gt_cam, has_3d)
         with torch.no_grad():
             err = (estimates[-1]['keypoints_3d'] - estimates[-1]['keypoints_3d'][:, :1]) - (
                 gt_kpts - gt_kpts[:, :1])
