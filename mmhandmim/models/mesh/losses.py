@@ -83,3 +83,41 @@ class WeakCameraLoss(nn.Module):
         per_sample = self.depth_weight * log_s.abs() + (pred_cam[:, 1:] - gt_cam[:, 1:]).abs(
         ).sum(-1)
         return self.loss_weight * _masked_mean(per_sample, weight)
+
+
+@MODELS.register_module()
+class KeypointHeatmapLoss(nn.Module):
+    """Auxiliary dense supervision of the head's finest feature map (PyMAF supervises the
+    same map with IUV maps; a hand has no IUV ground truth, its 21 keypoints stand in):
+    per keypoint, the KL divergence from a Gaussian of ``sigma`` map cells around the
+    ground-truth 2D keypoint to the softmax of the predicted logits over the map.
+
+    KL (cross-entropy minus the target's own entropy) is 0 exactly at the target, so the
+    logged value says how far the map is from it; keypoints outside the crop are ignored.
+    """
+
+    def __init__(self, loss_weight=1.0, sigma=2.0):
+        super().__init__()
+        self.loss_weight, self.sigma = loss_weight, float(sigma)
+
+    def target(self, gt_2d, img_size, map_hw):
+        """(B, K, 2) crop pixels -> (B, K, h*w) Gaussian distributions over map cells."""
+        h, w = map_hw
+        W, H = img_size
+        # distances in map cells; cell j's centre is at j + 0.5 (pixel i spans [i, i + 1))
+        cx = torch.arange(w, device=gt_2d.device, dtype=gt_2d.dtype) + 0.5
+        cy = torch.arange(h, device=gt_2d.device, dtype=gt_2d.dtype) + 0.5
+        gx = (gt_2d[..., 0:1] * (w / W) - cx) ** 2                     # (B, K, w)
+        gy = (gt_2d[..., 1:2] * (h / H) - cy) ** 2                     # (B, K, h)
+        d2 = gy[..., :, None] + gx[..., None, :]                        # (B, K, h, w)
+        return torch.softmax(-d2.flatten(2) / (2 * self.sigma**2), dim=-1)
+
+    def forward(self, logits, gt_2d, img_size, weight):
+        t = self.target(gt_2d.to(logits.dtype), img_size, logits.shape[-2:])
+        log_p = torch.log_softmax(logits.flatten(2), dim=-1)
+        kl = (t * (t.clamp(min=1e-30).log() - log_p)).sum(-1)          # (B, K)
+        W, H = img_size
+        inside = ((gt_2d[..., 0] >= 0) & (gt_2d[..., 0] < W) & (gt_2d[..., 1] >= 0)
+                  & (gt_2d[..., 1] < H)).to(kl.dtype)
+        per_sample = (kl * inside).sum(1) / inside.sum(1).clamp(min=1.0)
+        return self.loss_weight * _masked_mean(per_sample, weight)

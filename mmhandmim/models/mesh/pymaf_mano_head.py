@@ -80,6 +80,9 @@ class PyMAFMANOHead(BaseHead):
             linear body).
         loss_mano, loss_vert, loss_kpt3d, loss_kpt2d, loss_cam: loss configs (weights
             inside); ``loss_cam`` (the translation term of L_MANO) may be None.
+        loss_heatmap: auxiliary 2D keypoint heatmaps from the finest pyramid map (a 1x1
+            conv, training only; PyMAF's auxiliary dense supervision of the same map), e.g.
+            ``dict(type='KeypointHeatmapLoss', loss_weight=1.0, sigma=2.0)``; None: off.
     """
 
     def __init__(self, in_channels, mano=dict(type='MANOLayer', model_path='standin'),
@@ -91,7 +94,7 @@ class PyMAFMANOHead(BaseHead):
                  loss_kpt3d=dict(type='RootRelativeL1Loss', loss_weight=1.0),
                  loss_kpt2d=dict(type='Keypoint2DReprojectionLoss', loss_weight=1.0),
                  loss_cam=dict(type='WeakCameraLoss', loss_weight=1.0),
-                 init_cfg=None):
+                 loss_heatmap=None, init_cfg=None):
         super().__init__(init_cfg)
         if len(deconv_channels) != num_iterations:
             raise ValueError(f'deconv_channels needs one entry per iteration '
@@ -118,6 +121,10 @@ class PyMAFMANOHead(BaseHead):
         self.loss_mano, self.loss_vert = MODELS.build(loss_mano), MODELS.build(loss_vert)
         self.loss_kpt3d, self.loss_kpt2d = MODELS.build(loss_kpt3d), MODELS.build(loss_kpt2d)
         self.loss_cam = None if loss_cam is None else MODELS.build(loss_cam)
+        self.loss_heatmap = None
+        if loss_heatmap is not None:
+            self.loss_heatmap = MODELS.build(loss_heatmap)
+            self.heatmap_conv = nn.Conv2d(deconv_channels[-1], 21, 1)
 
     def _init_mean_params(self, path):
         if path is not None:
@@ -149,6 +156,10 @@ class PyMAFMANOHead(BaseHead):
     def forward(self, feats, cam_K):
         """``feats``: backbone outputs (the last map is used); ``cam_K``: (B, 3, 3) crop K.
         Returns the list of per-iteration estimates (dicts of tensors)."""
+        return self._forward(feats, cam_K)[0]
+
+    def _forward(self, feats, cam_K):
+        """-> (per-iteration estimates, the finest pyramid map)."""
         x = feats[-1] if isinstance(feats, (list, tuple)) else feats
         if isinstance(x, (list, tuple)):  # mmpretrain ViT with out_type='featmap' nests
             x = x[-1]
@@ -170,7 +181,7 @@ class PyMAFMANOHead(BaseHead):
             pose6d, betas, cam = self.regressors[i](feat, pose6d.detach(), betas.detach(),
                                                     cam.detach())
             estimates.append(self.decode(pose6d, betas, cam, cam_K))
-        return estimates
+        return estimates, x
 
     # --- training and inference -------------------------------------------------------------
     @staticmethod
@@ -180,7 +191,7 @@ class PyMAFMANOHead(BaseHead):
     def loss(self, feats, batch_data_samples, train_cfg={}):
         lab = lambda k: self._labels(batch_data_samples, k)  # noqa: E731
         K = lab('cam_K')
-        estimates = self.forward(feats, K)
+        estimates, finest = self._forward(feats, K)
         has_3d, has_mano = lab('has_3d'), lab('has_mano')
         gt_kpts, gt_verts, gt_2d = lab('keypoints_3d'), lab('vertices'), lab('keypoints_2d')
         gt_rot = self.mano.pose_to_rotmat(lab('mano_pose')).to(gt_kpts.dtype)
@@ -213,6 +224,9 @@ class PyMAFMANOHead(BaseHead):
                                                     self.input_size, has_3d)
             if self.loss_cam is not None:
                 losses['loss_cam'] += self.loss_cam(est['cam'], gt_cam, has_3d)
+        if self.loss_heatmap is not None:
+            losses['loss_heatmap'] = self.loss_heatmap(self.heatmap_conv(finest), gt_2d,
+                                                       self.input_size, has_3d)
         with torch.no_grad():
             err = (estimates[-1]['keypoints_3d'] - estimates[-1]['keypoints_3d'][:, :1]) - (
                 gt_kpts - gt_kpts[:, :1])
