@@ -23,6 +23,7 @@ scores the trivial baselines on the same split with the same functions: the cons
 mesh fine-tuning targets are stated in (model / constant hand, model / frozen random).
 """
 import argparse
+import hashlib
 import json
 import os
 import os.path as osp
@@ -151,22 +152,40 @@ randomness = dict(seed=0)
 
 
 # --- one run -------------------------------------------------------------------------------
-def mean_params(work, name, cfg):
-    out = osp.join(work, 'runs', name, 'mean_mano_params.npz')
+def mean_params(work, data, cfg):
+    """The training set's mean MANO parameters (depend on the data only)."""
+    out = osp.join(work, 'runs', f'{data}_mean_mano_params.npz')
     if not osp.isfile(out):
         os.makedirs(osp.dirname(out), exist_ok=True)
         run([PY, 'tools/misc/compute_mean_mano_params.py', cfg, '--out', out],
-            osp.join(work, 'runs', name, 'mean_params.log'))
+            osp.join(work, 'runs', f'{data}_mean_params.log'))
     return out
+
+
+def config_digest(cfg):
+    """Hash of the fully resolved config (base files included), to tell stale runs."""
+    from mmengine.config import Config
+    return hashlib.sha1(Config.fromfile(cfg).pretty_text.encode()).hexdigest()[:16]
 
 
 def train_and_score(work, name, cfg, kind, root, epochs, mean_npz, flat_hand_mean):
     rdir = osp.join(work, 'runs', name)
     done = osp.join(rdir, 'DONE.json')
+    digest = config_digest(cfg)
     if osp.isfile(done):
         with open(done) as f:
-            return json.load(f)
+            rec = json.load(f)
+        if rec.get('config_digest') == digest:
+            return rec
+    digest_file = osp.join(rdir, 'digest')
+    if osp.isdir(rdir) and (osp.isfile(done) or not osp.isfile(digest_file)
+                            or open(digest_file).read() != digest):
+        # an earlier run of another config (the configs changed since): keep it, start afresh
+        stale = f'{rdir}.stale-{time.strftime("%Y%m%d_%H%M%S")}'
+        os.rename(rdir, stale)
+        log(f'{name}: the config changed since the earlier run; moved it to {stale}')
     os.makedirs(rdir, exist_ok=True)
+    write(osp.join(rdir, 'digest'), digest)
     t0 = time.time()
     log(f'{name}: training ({epochs} epochs)')
     run([PY, 'tools/train.py', cfg, '--work-dir', rdir, '--resume'],
@@ -188,7 +207,7 @@ def train_and_score(work, name, cfg, kind, root, epochs, mean_npz, flat_hand_mea
         scores = json.load(f)
     with open(osp.join(scores_dir, 'baselines.json')) as f:
         baselines = json.load(f)
-    rec = dict(name=name, epochs=epochs, train_s=round(train_s, 1),
+    rec = dict(name=name, epochs=epochs, train_s=round(train_s, 1), config_digest=digest,
                model={k: scores[k] for k, _ in ROWS},
                baselines={b: {k: v[k] for k, _ in ROWS}
                           for b, v in baselines['scores'].items()})
@@ -246,7 +265,7 @@ def main(argv=None):
             name = f'{kind}{n}_{variant}'
             cfg = finetune_config(work, name, kind, root, epochs, variant != 'scratch',
                                   p['img'])
-            npz = mean_params(work, f'{kind}{n}_scratch', cfg)
+            npz = mean_params(work, f'{kind}{n}', cfg)
             groups[data][variant] = train_and_score(work, name, cfg, kind, root, epochs, npz,
                                                     kind == 'ho3d')
     text = report(work, groups)
