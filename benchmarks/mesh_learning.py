@@ -127,17 +127,20 @@ val_dataloader = dict(num_workers=0, dataset=dict(
 test_dataloader = val_dataloader
 val_evaluator = dict(protocol='ho3d')
 test_evaluator = val_evaluator
-model = dict(head=dict(mano=dict(flat_hand_mean=True)))
 '''
 
 
 def finetune_config(work, name, kind, root, epochs, frozen, img):
+    # one `model = dict(...)` only: a second top-level assignment would replace the first
+    # (the HO3D runs once lost their random initialisation and frozen stages that way)
+    head = ("\n           head=dict(mano=dict(flat_hand_mean=True)),"
+            if kind == 'ho3d' else '')
     return write(osp.join(work, 'configs', f'{name}.py'), f'''\
 # mesh learning benchmark: {name}
 _base_ = [{FT_BASE!r}]
 max_epochs = {epochs}
 model = dict(backbone=dict(frozen_stages={NUM_BLOCKS if frozen else -1},
-                           init_cfg={SCRATCH_INIT}))
+                           init_cfg={SCRATCH_INIT}),{head})
 {dataset_block(kind, root, img)}
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=50),
