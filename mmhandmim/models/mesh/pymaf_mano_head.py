@@ -124,7 +124,9 @@ class PyMAFMANOHead(BaseHead):
         self.loss_heatmap = None
         if loss_heatmap is not None:
             self.loss_heatmap = MODELS.build(loss_heatmap)
-            self.heatmap_conv = nn.Conv2d(deconv_channels[-1], 21, 1)
+            # no bias: the softmax over the map ignores a per-channel constant, so a bias
+            # would get an exactly-zero gradient that Adam turns rounding noise into steps
+            self.heatmap_conv = nn.Conv2d(deconv_channels[-1], 21, 1, bias=False)
 
     def _init_mean_params(self, path):
         if path is not None:
