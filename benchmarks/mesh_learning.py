@@ -171,24 +171,27 @@ def config_digest(cfg):
     return hashlib.sha1(Config.fromfile(cfg).pretty_text.encode()).hexdigest()[:16]
 
 
+def read_text(path):
+    if not osp.isfile(path):
+        return None
+    with open(path) as f:
+        return f.read()
+
+
 def train_and_score(work, name, cfg, kind, root, epochs, mean_npz, flat_hand_mean):
     rdir = osp.join(work, 'runs', name)
     done = osp.join(rdir, 'DONE.json')
-    digest = config_digest(cfg)
-    if osp.isfile(done):
-        with open(done) as f:
-            rec = json.load(f)
-        if rec.get('config_digest') == digest:
-            return rec
-    digest_file = osp.join(rdir, 'digest')
-    if osp.isdir(rdir) and (osp.isfile(done) or not osp.isfile(digest_file)
-                            or open(digest_file).read() != digest):
+    digest, digest_file = config_digest(cfg), osp.join(rdir, 'digest')
+    if osp.isdir(rdir) and read_text(digest_file) != digest:
         # an earlier run of another config (the configs changed since): keep it, start afresh
         stale = f'{rdir}.stale-{time.strftime("%Y%m%d_%H%M%S")}'
         os.rename(rdir, stale)
         log(f'{name}: the config changed since the earlier run; moved it to {stale}')
+    if osp.isfile(done):
+        with open(done) as f:
+            return json.load(f)
     os.makedirs(rdir, exist_ok=True)
-    write(osp.join(rdir, 'digest'), digest)
+    write(digest_file, digest)
     t0 = time.time()
     log(f'{name}: training ({epochs} epochs)')
     run([PY, 'tools/train.py', cfg, '--work-dir', rdir, '--resume'],
