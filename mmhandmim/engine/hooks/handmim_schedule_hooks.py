@@ -21,18 +21,59 @@ def cosine_momentum(iteration, total_iters, base=0.996, final=1.0):
     return final - (final - base) * (1 + math.cos(math.pi * iteration / total_iters)) / 2
 
 
+def teacher_init_share(total_iters, base=0.996, final=1.0):
+    """How much of its initialisation the teacher keeps after ``total_iters`` EMA steps: the
+    product of the momenta (the weight of the starting weights in the running average)."""
+    return math.exp(sum(math.log(cosine_momentum(i, total_iters, base, final))
+                        for i in range(total_iters)))
+
+
 @HOOKS.register_module()
 class TeacherEMAHook(Hook):
     """After each optimizer step: ``teacher = m * teacher + (1 - m) * student`` with the
     momentum ``m`` going from ``momentum`` (0.996) to ``end_momentum`` (1) on a cosine over all
-    training iterations. ``m`` is the *decay*, unlike ``CosineEMA``'s update weight."""
+    training iterations. ``m`` is the *decay*, unlike ``CosineEMA``'s update weight.
+
+    The teacher moves only on iterations whose optimizer really stepped: not on the
+    accumulation iterations of ``accumulative_counts``, not when ``FiniteLossHook`` skipped a
+    non-finite loss, not when AMP's ``GradScaler`` skipped an overflowing step. (An EMA step
+    without a student step would pull the teacher towards an unchanged student, i.e. shrink
+    the effective momentum.) Detected with an optimizer step post-hook, which fires only
+    inside a real ``optimizer.step()``.
+    """
 
     priority = 'ABOVE_NORMAL'  # before checkpoint/logger hooks see the iteration's state
 
     def __init__(self, momentum=0.996, end_momentum=1.0):
         self.momentum, self.end_momentum = momentum, end_momentum
+        self._stepped = False
+        self._handles = []
+
+    def before_train(self, runner):
+        wrapper = runner.optim_wrapper
+        wrappers = wrapper.values() if isinstance(wrapper, OptimWrapperDict) else [wrapper]
+        self._handles = [w.optimizer.register_step_post_hook(self._mark_step)
+                         for w in wrappers]
+        self._stepped = False
+        share = teacher_init_share(runner.max_iters, self.momentum, self.end_momentum)
+        if share > 0.5:  # the downstream weights would be mostly the random initialisation
+            runner.logger.warning(
+                f'TeacherEMAHook: with momentum {self.momentum} -> {self.end_momentum} over '
+                f'{runner.max_iters} iterations the teacher ends {share:.0%} its random '
+                'initialisation (product of the momenta); lower momentum or train longer')
+
+    def after_train(self, runner):
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+    def _mark_step(self, optimizer, args, kwargs):
+        self._stepped = True
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        if not self._stepped:
+            return
+        self._stepped = False
         m = cosine_momentum(runner.iter, runner.max_iters, self.momentum, self.end_momentum)
         unwrap(runner.model).update_teacher(m)
         runner.message_hub.update_scalar('train/teacher_momentum', m)
