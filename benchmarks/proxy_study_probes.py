@@ -131,7 +131,10 @@ def rotation_probe(model, x):
     def latent(img):
         return neck.bottleneck(model.teacher.backbone.forward_features(img)[0]).double()
 
+    align = model.pose_alignment or (lambda z, g: align_pseudo_keypoints(z, g, 'centred'))
+    identity = torch.tensor([[1., 0., 0.], [0., 1., 0.]]).expand(len(x), 2, 3)
     z0 = latent(x)
+    a0 = align(z0, identity).double()  # the unrotated view, aligned
     n0 = z0.norm(dim=1)
     eq, inv = [], []
     for angle in ANGLES:
@@ -142,8 +145,8 @@ def rotation_probe(model, x):
         grid = F.affine_grid(torch.cat([rot.T, torch.zeros(2, 1)], 1).expand(len(x), 2, 3),
                              list(x.shape), align_corners=False)
         z = latent(F.grid_sample(x, grid, align_corners=False))
-        aligned = align_pseudo_keypoints(z, geometry.expand(len(x), 2, 3)).double()
-        eq.append(((aligned - z0).norm(dim=1) / n0).mean().item())
+        aligned = align(z, geometry.expand(len(x), 2, 3)).double()
+        eq.append(((aligned - a0).norm(dim=1) / a0.norm(dim=1)).mean().item())
         inv.append(((z - z0).norm(dim=1) / n0).mean().item())
     between = ((z0.roll(1, 0) - z0).norm(dim=1) / n0).mean().item()
     return dict(equivariance=float(np.mean(eq)), invariance=float(np.mean(inv)),

@@ -13,7 +13,7 @@ def _worker(rank, tmp):
     sys.path.insert(0, ROOT)
     import mmhandmim.compat  # noqa: F401  (before mmengine)
     import torch.distributed as dist
-    from mmengine.logging import MessageHub
+    from mmengine.logging import MessageHub, MMLogger
     from mmengine.model import MMDistributedDataParallel
     from mmengine.optim import OptimWrapper
 
@@ -40,12 +40,16 @@ def _worker(rank, tmp):
     optim = OptimWrapper(torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad], lr=1e-3))
     runner = SimpleNamespace(model=ddp, epoch=3, iter=0, max_iters=10, max_epochs=10,
+                             optim_wrapper=optim, logger=MMLogger.get_instance(f'dist{rank}'),
                              message_hub=MessageHub.get_instance(f'dist{rank}'))
     TeacherTempHook(warmup_epochs=30).before_train_iter(runner, 0)
+    ema = TeacherEMAHook()
+    ema.before_train(runner)
     ddp.train_step(make_batch(2, seed=10 + rank), optim)
-    TeacherEMAHook().after_train_iter(runner, 0)
+    ema.after_train_iter(runner, 0)
     torch.save(dict(teacher=model.teacher.state_dict(), temp=model.head.teacher_temp,
-                    center=model.head.center), f'{tmp}/model{rank}.pth')
+                    center=model.head.center, pose_center=model.pose_alignment.center),
+               f'{tmp}/model{rank}.pth')
     dist.destroy_process_group()
 
 
@@ -63,4 +67,7 @@ def test_centres_all_reduced_and_ddp_step(tmp_path):
     for k, v in m[0]['teacher'].items():
         torch.testing.assert_close(v, m[1]['teacher'][k], atol=0, rtol=0)
     torch.testing.assert_close(m[0]['center'], m[1]['center'], atol=0, rtol=0)
+    # the bottleneck centre of the pose alignment is averaged over the ranks as well
+    assert m[0]['pose_center'].abs().sum() > 0
+    torch.testing.assert_close(m[0]['pose_center'], m[1]['pose_center'], atol=0, rtol=0)
     assert m[0]['temp'] == m[1]['temp'] == 0.04 + 0.03 * 3 / 29

@@ -4,18 +4,19 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from mmengine.logging import MessageHub
+from mmengine.logging import MessageHub, MMLogger
 from mmengine.optim import OptimWrapper
 
 from mmhandmim.engine.hooks import FreezeLastLayerHook, TeacherEMAHook, TeacherTempHook
-from mmhandmim.engine.hooks.handmim_schedule_hooks import cosine_momentum
+from mmhandmim.engine.hooks.handmim_schedule_hooks import cosine_momentum, teacher_init_share
 
 from .tiny import build_model, make_batch
 
 
 def _runner(model, **kw):
     hub = MessageHub.get_instance('test_handmim_step')
-    return SimpleNamespace(model=model, message_hub=hub, **kw)
+    return SimpleNamespace(model=model, message_hub=hub,
+                           logger=MMLogger.get_instance('test_handmim_step'), **kw)
 
 
 def _losses(model, batch):
@@ -45,12 +46,13 @@ def test_one_step_losses_gradients_and_teacher_ema():
     for prefix in ('backbone.layers.0', 'neck.mlp', 'decoder.tconvs', 'backbone.mask_token'):
         assert any(p.grad.abs().sum() > 0 for n, p in model.named_parameters()
                    if n.startswith(prefix)), prefix
+    hook = TeacherEMAHook(momentum=0.996)
+    runner = _runner(model, iter=10, max_iters=40, optim_wrapper=optim)
+    hook.before_train(runner)
     optim.step()
     # the optimizer step leaves the teacher alone; only the EMA hook moves it
     for k, v in model.teacher.state_dict().items():
         torch.testing.assert_close(v, teacher_before[k], atol=0, rtol=0)
-    hook = TeacherEMAHook(momentum=0.996)
-    runner = _runner(model, iter=10, max_iters=40)
     hook.after_train_iter(runner, 10)
     m = 1 - (1 - 0.996) * (1 + torch.cos(torch.tensor(torch.pi * 10 / 40)).item()) / 2
     student = dict(list(model.backbone.state_dict(prefix='backbone.').items()) +
@@ -62,6 +64,28 @@ def test_one_step_losses_gradients_and_teacher_ema():
         moved += int(not torch.equal(v, teacher_before[k]))
     assert moved > 0
     assert runner.message_hub.get_scalar('train/teacher_momentum').current() == pytest.approx(m)
+
+
+def test_teacher_init_share_is_the_product_of_momenta():
+    assert teacher_init_share(50, 0.9, 0.9) == pytest.approx(0.9**50, rel=1e-12)
+    expected = 1.0
+    for i in range(96):
+        expected *= cosine_momentum(i, 96, 0.99, 1.0)
+    assert teacher_init_share(96, 0.99) == pytest.approx(expected, rel=1e-12)
+    assert 0.61 < expected < 0.62  # the old demo schedule: a mostly random teacher
+
+
+def test_ema_hook_warns_about_a_mostly_random_teacher():
+    from tests.test_engine.toy import captured_log
+    model = build_model()
+    optim = OptimWrapper(torch.optim.SGD(model.backbone.parameters(), lr=0.1))
+    runner = _runner(model, iter=0, max_iters=96, optim_wrapper=optim)
+    for momentum, warned in ((0.99, True), (0.92, False)):
+        hook = TeacherEMAHook(momentum=momentum)
+        with captured_log(runner.logger) as log:
+            hook.before_train(runner)
+        assert ('61% its random initialisation' in log.text()) == warned, momentum
+        hook.after_train(runner)
 
 
 def test_momentum_schedule():
@@ -111,21 +135,37 @@ def test_loss_weights_scale_terms_and_bad_configs_fail():
         build_model(loss_weights=dict(pose=1., kd=1.))
 
 
-def test_pose_alignment_acts_through_the_view_geometry():
-    """Identity geometry: the aligned loss equals the unaligned one; real views: it differs."""
+@pytest.mark.parametrize('mode', ['centred', 'linear', 'eq4'])
+def test_pose_alignment_acts_through_the_view_geometry(mode):
+    """Real views: the aligned loss differs from the unaligned one. A crop shift alone (no
+    scale, no rotation) changes nothing for the translation-free modes; the identity geometry
+    gives the unaligned loss for the modes without centring."""
     torch.manual_seed(0)
-    aligned = build_model(loss_weights=dict(pose=1., patch=0., recon=0.), decoder=None)
+    aligned = build_model(loss_weights=dict(pose=1., patch=0., recon=0.), decoder=None,
+                          pose_alignment=dict(mode=mode, center_momentum=None))
     plain = build_model(loss_weights=dict(pose=1., patch=0., recon=0.), decoder=None,
                         use_pose_alignment=False)
-    plain.load_state_dict(aligned.state_dict())
+    plain.load_state_dict({k: v for k, v in aligned.state_dict().items()
+                           if not k.startswith('pose_alignment.')})
     aligned.eval(), plain.eval()
     batch = make_batch(3)
     real = (_losses(aligned, batch)['loss_pose'], _losses(plain, batch)['loss_cls'])
     assert not torch.allclose(*real)
-    for ds in batch['data_samples']:
-        ds.view_geometry = torch.tensor([[1., 0., 0.], [0., 1., 0.]]).expand(2, 2, 3).clone()
-    torch.testing.assert_close(_losses(aligned, batch)['loss_pose'],
-                               _losses(plain, batch)['loss_cls'])
+
+    def with_geometry(affine):
+        out = copy.deepcopy(batch)
+        for ds in out['data_samples']:
+            ds.view_geometry = torch.tensor(affine).expand(2, 2, 3).clone()
+        return _losses(aligned, out)['loss_pose']
+
+    identity, shifted = with_geometry([[1., 0., 0.], [0., 1., 0.]]), with_geometry(
+        [[1., 0., 0.4], [0., 1., -0.3]])
+    if mode != 'centred':
+        torch.testing.assert_close(identity, _losses(plain, batch)['loss_cls'])
+    if mode == 'eq4':
+        assert not torch.allclose(identity, shifted)
+    else:
+        torch.testing.assert_close(identity, shifted)
 
 
 def test_teacher_centre_update():

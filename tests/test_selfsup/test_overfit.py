@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from mmengine.logging import MessageHub
+from mmengine.logging import MessageHub, MMLogger
 from mmengine.optim import OptimWrapper
 
 from mmhandmim.engine.hooks import TeacherEMAHook
@@ -44,8 +44,10 @@ def test_fixed_batch_losses_fall_and_reconstruction_png(tmp_path, hand_crops):
     # 0.996 the teacher is still ~half its random initialisation after 200 steps, its
     # centred outputs stay near uniform and L_pose stays near log K (measured).
     ema = TeacherEMAHook(momentum=0.9, end_momentum=1.0)
-    runner = SimpleNamespace(model=model, iter=0, max_iters=STEPS,
+    runner = SimpleNamespace(model=model, iter=0, max_iters=STEPS, optim_wrapper=optim,
+                             logger=MMLogger.get_instance('test_overfit'),
                              message_hub=MessageHub.get_instance('test_overfit'))
+    ema.before_train(runner)
     history = []
     for it in range(STEPS):
         losses = model(**data, mode='loss')

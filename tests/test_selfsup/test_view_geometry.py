@@ -39,7 +39,7 @@ def test_one_source_point_seen_in_two_views_maps_back_to_one_place():
                                rtol=0)
 
 
-def test_pseudo_keypoint_alignment_is_the_papers_eq4():
+def test_literal_alignment_is_the_papers_eq4():
     """align(z) == diag(s)^-1 (R^-1 tau + (a, b)) with (a, b) = diag(s) c, written out."""
     rng = np.random.default_rng(3)
     for _ in range(20):
@@ -47,7 +47,7 @@ def test_pseudo_keypoint_alignment_is_the_papers_eq4():
         affine = torch.from_numpy(make_view_affine(c, s, deg)).float()
         tau = torch.randn(4, 128, 2) * 3  # unbounded latents
         z = tau.flatten(1)  # the 256-d bottleneck, interleaved (x, y)
-        out = align_pseudo_keypoints(z, affine.expand(4, 2, 3))
+        out = align_pseudo_keypoints(z, affine.expand(4, 2, 3), 'eq4')
         th = math.radians(deg)
         r_inv = torch.tensor([[math.cos(th), math.sin(th)], [-math.sin(th), math.cos(th)]])
         ab = torch.tensor(s * c, dtype=torch.float32)
@@ -55,8 +55,28 @@ def test_pseudo_keypoint_alignment_is_the_papers_eq4():
         torch.testing.assert_close(out.unflatten(-1, (128, 2)), expected, atol=1e-4, rtol=1e-5)
         # and it is the geometric inverse of the view map
         torch.testing.assert_close(align_pseudo_keypoints(source_to_view(tau, affine).flatten(1),
-                                                          affine.expand(4, 2, 3)),
+                                                          affine.expand(4, 2, 3), 'eq4'),
                                    z, atol=1e-4, rtol=1e-5)
+
+
+def test_other_alignment_modes_written_out():
+    """centred: real points seen in any view map to their source positions minus their
+    centroid; linear: A^-1 v; unit_rms: eq. 4 of the points scaled to unit RMS radius."""
+    g = _random_affines(6, seed=4).float()
+    u = torch.rand(6, 128, 2) * 2 - 1  # "real keypoints" in the source
+    v = source_to_view(u, g)
+    centred = align_pseudo_keypoints(v.flatten(1), g, 'centred').unflatten(-1, (128, 2))
+    torch.testing.assert_close(centred, u - u.mean(1, keepdim=True), atol=1e-5, rtol=0)
+    lin = g[..., :2]
+    linear = align_pseudo_keypoints(v.flatten(1), g, 'linear').unflatten(-1, (128, 2))
+    torch.testing.assert_close(linear, v @ torch.linalg.inv(lin).transpose(-1, -2),
+                               atol=1e-5, rtol=1e-5)
+    rms = v.pow(2).sum(-1).mean(-1).sqrt()[:, None, None]
+    torch.testing.assert_close(align_pseudo_keypoints(v.flatten(1), g, 'unit_rms'),
+                               align_pseudo_keypoints((v / rms).flatten(1), g, 'eq4'),
+                               atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match='centred'):
+        align_pseudo_keypoints(v.flatten(1), g, 'eq3')
 
 
 def test_pixel_normalisation_round_trip():
@@ -120,3 +140,17 @@ def test_multiview_output_layout():
     assert out['view_geometry'].shape == (5, 2, 3)
     with pytest.raises(ValueError, match='multiple'):
         HandMultiView(view_size=30, patch_size=16)
+
+
+def test_rotated_view_borders_filled_as_configured():
+    """A 45 deg view of the whole source has corners outside it: black with 'constant', the
+    source's own colour with 'reflect'/'replicate'."""
+    src = np.full((80, 80, 3), 200, np.uint8)
+    affine = make_view_affine((0., 0.), (1., 1.), 45.)
+    for mode, corner in (('constant', 0), ('reflect', 200), ('replicate', 200)):
+        t = HandMultiView(view_size=64, border_mode=mode, interpolation='bilinear')
+        view = t.warp(src, affine, 64)
+        assert view[0, 0].tolist() == [corner] * 3, mode
+        assert view[32, 32].tolist() == [200] * 3
+    with pytest.raises(ValueError, match='border_mode'):
+        HandMultiView(border_mode='wrap')

@@ -16,4 +16,8 @@ model = dict(
     decoder=dict(type='PyramidPixelDecoder', in_channels=embed_dims,
                  channels=(256, 128, 64, 32)),
     use_pose_alignment=True,
+    # eq. 4 on the centred pseudo points, after a running centre of the teacher bottlenecks
+    # is removed (docs/method.md); dict(mode='eq4', center_momentum=None) is the literal
+    # reading, whose output is the crop position (L_pose collapses to ln K)
+    pose_alignment=dict(mode='centred', center_momentum=0.9),
     loss_weights=dict(pose=1.0, patch=1.0, recon=1.0))

@@ -5,7 +5,8 @@ Student: ``backbone`` (masked ``HandMIMViT``) + ``neck`` (projection head) + ``d
 gradients, always in eval mode (so drop-path is off), fed the unmasked views. ``head`` is the
 distillation loss with the teacher centres. Checkpoint keys: ``backbone.*`` (student),
 ``teacher.backbone.*`` (teacher, the weights fine-tuned downstream), ``neck.*``,
-``teacher.neck.*``, ``head.center``/``head.patch_center``, ``decoder.*``.
+``teacher.neck.*``, ``head.center``/``head.patch_center``, ``pose_alignment.center`` (the
+running bottleneck centre), ``decoder.*``.
 
 The teacher is updated by ``TeacherEMAHook`` (``update_teacher``), its temperature set by
 ``TeacherTempHook`` (``set_teacher_temp``), and the prototypes frozen by
@@ -14,12 +15,14 @@ The teacher is updated by ``TeacherEMAHook`` (``update_teacher``), its temperatu
 import copy
 
 import torch
+import torch.nn.functional as F
 from mmpretrain.models import BaseSelfSupervisor
 from mmpretrain.registry import MODELS
 from torch import nn
 
+from .alignment_diagnostics import in_batch_image_share
 from .pixel_decoder import masked_l1_loss
-from .pose_alignment import align_pseudo_keypoints
+from .pose_alignment import PoseAlignment
 
 
 @MODELS.register_module()
@@ -30,13 +33,18 @@ class HandMIM(BaseSelfSupervisor):
             ``PyramidPixelDecoder``; needed when the ``recon`` weight is not 0.
         use_pose_alignment (bool): align class-token bottlenecks to the source frame before
             L_pose (eq. 4). Off: the plain DINO/iBOT cross-view loss, logged as ``loss_cls``.
+        pose_alignment (dict): arguments of ``PoseAlignment`` (``mode``, ``center_momentum``):
+            how eq. 4 reads the pseudo points. Default: centred points and a running
+            bottleneck centre; ``dict(mode='eq4', center_momentum=None)`` is the paper's literal
+            reading (degenerate, see ``pose_alignment``).
         loss_weights (dict): ``pose``, ``patch``, ``recon``. A term weighted 0 is not computed
             and not returned; its modules (decoder) are not built.
     """
 
     def __init__(self, backbone, neck, head, decoder=None, use_pose_alignment=True,
-                 loss_weights=dict(pose=1.0, patch=1.0, recon=1.0), pretrained=None,
-                 data_preprocessor=None, init_cfg=None):
+                 pose_alignment=dict(mode='centred', center_momentum=0.9),
+                 loss_weights=dict(pose=1.0, patch=1.0, recon=1.0),
+                 pretrained=None, data_preprocessor=None, init_cfg=None):
         super().__init__(backbone=backbone, neck=neck, head=head, pretrained=pretrained,
                          data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         unknown = set(loss_weights) - {'pose', 'patch', 'recon'}
@@ -46,6 +54,9 @@ class HandMIM(BaseSelfSupervisor):
         if not any(self.loss_weights.values()):
             raise ValueError('all HandMIM loss weights are 0')
         self.use_pose_alignment = use_pose_alignment
+        self.pose_alignment = (PoseAlignment(self.neck.bottleneck_dim, **pose_alignment)
+                               if use_pose_alignment else None)
+        self.last_image_share = None  # of the last training batch (see PoseCollapseMonitorHook)
         self.patch_size = self.backbone.patch_embed.projection.stride[0]
         self.decoder = None
         if self.loss_weights['recon']:
@@ -104,10 +115,11 @@ class HandMIM(BaseSelfSupervisor):
         return self.decoder(levels, grid)
 
     def _cls_logits(self, neck, cls, geometry):
-        z = neck.bottleneck(cls)
+        """Prototype logits of class tokens, their bottlenecks and the aligned ones."""
+        z = aligned = neck.bottleneck(cls)
         if self.use_pose_alignment:
-            z = align_pseudo_keypoints(z, geometry)
-        return neck.prototypes(z)
+            aligned = self.pose_alignment(z, geometry)
+        return neck.prototypes(aligned), z, aligned
 
     def loss(self, inputs, data_samples):
         """``inputs``: list of views ``(B, 3, H, W)``, global views first (as many as the data
@@ -128,10 +140,13 @@ class HandMIM(BaseSelfSupervisor):
             if len(inputs) > n_global:  # local views: student only, never masked (iBOT)
                 s_cls = torch.cat([s_cls, self.backbone.forward_features(
                     torch.cat(inputs[n_global:]))[0]])
-            s_logits = self._cls_logits(self.neck, s_cls, geometry.flatten(0, 1))
+            s_logits = self._cls_logits(self.neck, s_cls, geometry.flatten(0, 1))[0]
             with torch.no_grad():
-                t_cls_logits = self._cls_logits(self.teacher.neck, t_cls,
-                                                geometry[:n_global].flatten(0, 1))
+                t_cls_logits, t_z, t_aligned = self._cls_logits(
+                    self.teacher.neck, t_cls, geometry[:n_global].flatten(0, 1))
+                # for PoseCollapseMonitorHook: does the image or the geometry drive the latent
+                t_aligned = F.normalize(t_aligned.float(), dim=-1).unflatten(0, (n_global, -1))
+                self.last_image_share = in_batch_image_share(t_aligned.transpose(0, 1))
             t_probs = self.head.teacher_probs(t_cls_logits)
             loss = self.head.cls_loss(s_logits.chunk(len(inputs)), t_probs.chunk(n_global))
             losses['loss_pose' if self.use_pose_alignment else 'loss_cls'] = w['pose'] * loss
@@ -150,4 +165,6 @@ class HandMIM(BaseSelfSupervisor):
                                                                self.patch_size)
         if self.training:
             self.head.update_center(t_cls_logits, t_patch_logits)
+            if w['pose'] and self.use_pose_alignment:
+                self.pose_alignment.update_center(t_z)
         return losses

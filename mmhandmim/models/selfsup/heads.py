@@ -64,7 +64,7 @@ class HandMIMProjectionHead(nn.Module):
         if bottleneck_dim % 2:
             raise ValueError(f'bottleneck_dim must be even (2D pseudo points), got '
                              f'{bottleneck_dim}')
-        self.out_dim = out_dim
+        self.out_dim, self.bottleneck_dim = out_dim, bottleneck_dim
         self.patch_out_dim = patch_out_dim or out_dim
         if shared_patch_head and self.patch_out_dim != out_dim:
             raise ValueError('a shared patch head needs patch_out_dim == out_dim')

@@ -10,7 +10,7 @@ from mmpretrain.registry import MODELS
 from torch import nn
 
 
-def _all_reduce_sum(tensor):
+def all_reduce_sum(tensor):
     if dist.is_available() and dist.is_initialized():
         dist.all_reduce(tensor)
     return tensor
@@ -87,7 +87,7 @@ class HandMIMDistillLoss(nn.Module):
                 continue
             logits = logits.float().flatten(0, -2)
             stats = torch.cat([logits.sum(0), logits.new_tensor([logits.shape[0]])])
-            stats = _all_reduce_sum(stats)  # sum and count: exact with uneven batches
+            stats = all_reduce_sum(stats)  # sum and count: exact with uneven batches
             batch_center = (stats[:-1] / stats[-1]).unsqueeze(0)
             center = getattr(self, name)
             center.mul_(self.center_momentum).add_(batch_center, alpha=1 - self.center_momentum)

@@ -1,0 +1,49 @@
+"""What drives the aligned class-token latent: the image, or the view's geometry?
+
+L_pose can only learn if the aligned latent that the prototypes see depends on the image. These
+are the measurements behind ``benchmarks/pose_alignment_check.py``, the tests and the
+collapse monitor (``PoseCollapseMonitorHook``).
+"""
+import torch
+
+
+def variance_shares(latents: torch.Tensor):
+    """Two-way split of the variance of ``latents (N images, M geometries, D)``.
+
+    Returns ``(image, geometry)``: the shares of the total variance explained by the image
+    (the variance of the per-image means over geometries) and by the geometry (the variance of
+    the per-geometry means over images). The rest is their interaction (what a crop shows
+    depends on both). Plain floats in [0, 1].
+    """
+    y = latents.double()
+    y = y - y.mean((0, 1))
+    total = y.pow(2).sum(-1).mean()
+    image = y.mean(1).pow(2).sum(-1).mean() / total
+    geometry = y.mean(0).pow(2).sum(-1).mean() / total
+    return image.item(), geometry.item()
+
+
+def in_batch_image_share(latents: torch.Tensor) -> torch.Tensor:
+    """Share of the variance of ``latents (B images, V views, D)`` between images.
+
+    The training-time proxy of ``variance_shares``' image share: each image is seen under V
+    different geometries, so a latent driven by the geometry has a share near ``1 / V`` and
+    one driven by the image a share near 1. A 0-d tensor (logged by the runner).
+    """
+    y = latents.detach().double()
+    y = y - y.mean((0, 1))
+    total = y.pow(2).sum(-1).mean().clamp_min(1e-24)
+    return (y.mean(1).pow(2).sum(-1).mean() / total).float()
+
+
+@torch.no_grad()
+def teacher_aligned_latents(model, views: torch.Tensor, geometry: torch.Tensor) -> torch.Tensor:
+    """The teacher's L2-normalised class-token latents as the prototypes see them (aligned when
+    the model aligns) of preprocessed ``views (N, M, 3, H, W)`` with ``geometry (N, M, 2, 3)``
+    (or ``(M, 2, 3)``, the same M geometries for every image): ``(N, M, D)``."""
+    n, m = views.shape[:2]
+    z = model.teacher.neck.bottleneck(
+        model.teacher.backbone.forward_features(views.flatten(0, 1))[0]).float()
+    if model.use_pose_alignment:
+        z = model.pose_alignment(z, geometry.expand(n, m, 2, 3).flatten(0, 1))
+    return torch.nn.functional.normalize(z, dim=-1).unflatten(0, (n, m))
