@@ -34,4 +34,6 @@ custom_hooks = [
     dict(type='TeacherTempHook', warmup_temp=0.04, temp=0.07, warmup_epochs=30),
     # prototypes (last layer of the projection head) frozen during the first epoch
     dict(type='FreezeLastLayerHook', freeze_epochs=1),
+    # warns when L_pose stays at ln K (a collapsed, uniform class-token target) after epoch 1
+    dict(type='PoseCollapseMonitorHook', tolerance=0.05, window=50),
 ]
