@@ -16,6 +16,9 @@ from .view_geometry import cv2_warp_matrix, make_view_affine
 from .view_masks import PatchMaskGenerator
 
 _INTERP = dict(bilinear=cv2.INTER_LINEAR, bicubic=cv2.INTER_CUBIC, nearest=cv2.INTER_NEAREST)
+# what fills the parts of a rotated view that lie outside the source crop
+_BORDERS = dict(constant=cv2.BORDER_CONSTANT, reflect=cv2.BORDER_REFLECT_101,
+                replicate=cv2.BORDER_REPLICATE)
 
 
 # --- photometric operations on uint8 BGR images (torchvision semantics) ---------------------
@@ -63,6 +66,9 @@ class HandMultiView(BaseTransform):
     ``(num_views + num_local_views, 2, 3)``, normalised source -> view affine), ``img_shape``.
     Pack with ``PackInputs(algorithm_keys=['view_geometry'])`` (``mask`` is packed by default).
 
+    ``border_mode``: what fills view pixels outside the source, ``'constant'``
+    (``border_value``), ``'reflect'`` or ``'replicate'`` (see the method docs for the choice).
+
     Random parameters come from a generator made per call from numpy's global state, which
     mmengine seeds per dataloader worker and rank; ``seed`` fixes one generator for tests.
     """
@@ -93,6 +99,7 @@ class HandMultiView(BaseTransform):
                  mask_aspect=(0.3, 1 / 0.3),
                  interpolation='bicubic',
                  border_value=0,
+                 border_mode='constant',
                  seed=None):
         if view_size % patch_size:
             raise ValueError(f'view_size {view_size} is not a multiple of patch {patch_size}')
@@ -110,7 +117,10 @@ class HandMultiView(BaseTransform):
         self.mask_generator = PatchMaskGenerator((grid, grid), mask_ratio, mask_prob,
                                                  mask_shape, mask_min_block, mask_aspect)
         self.interpolation = _INTERP[interpolation]
-        self.border_value = border_value
+        if border_mode not in _BORDERS:
+            raise ValueError(f'border_mode must be one of {sorted(_BORDERS)}, got '
+                             f'{border_mode!r}')
+        self.border_value, self.border_mode = border_value, border_mode
         self._fixed_rng = None if seed is None else np.random.default_rng(seed)
 
     def _rng(self):
@@ -143,7 +153,8 @@ class HandMultiView(BaseTransform):
     def warp(self, img, affine, size):
         matrix = cv2_warp_matrix(affine, (img.shape[1], img.shape[0]), (size, size))
         return cv2.warpAffine(img, matrix, (size, size), flags=self.interpolation,
-                              borderMode=cv2.BORDER_CONSTANT, borderValue=self.border_value)
+                              borderMode=_BORDERS[self.border_mode],
+                              borderValue=self.border_value)
 
     # --- photometry -------------------------------------------------------------------------
     def photometric(self, img, rng, blur_prob, solarize_prob):
