@@ -34,7 +34,6 @@ bottleneck is then L2-normalised and projected to the prototypes like any other.
 student's and the teacher's class tokens are aligned, each with its own view's geometry.
 """
 import torch
-
 from torch import nn
 
 from mmhandmim.datasets.transforms.view_geometry import invert_affine
