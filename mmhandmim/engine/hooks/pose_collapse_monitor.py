@@ -6,6 +6,7 @@ nothing else in the log says so. Measured on the literal eq. 4 alignment: L_pose
 against ln 512 = 6.238 in every run, right after the prototypes unfreeze.
 """
 import math
+from collections import deque
 
 from mmengine.hooks import Hook
 from mmpretrain.registry import HOOKS
@@ -30,8 +31,12 @@ class PoseCollapseMonitorHook(Hook):
 
     def __init__(self, tolerance=0.05, window=50, warmup_iters=None):
         self.tolerance, self.window, self.warmup_iters = tolerance, window, warmup_iters
-        self._gaps, self._shares = [], []
+        self._gaps, self._shares = deque(maxlen=window), deque(maxlen=window)
         self.warned = False
+
+    @staticmethod
+    def _key(model):
+        return 'loss_pose' if getattr(model, 'use_pose_alignment', False) else 'loss_cls'
 
     def _warmup(self, runner):
         if self.warmup_iters is not None:
@@ -40,16 +45,16 @@ class PoseCollapseMonitorHook(Hook):
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
         model = unwrap(runner.model)
-        key = 'loss_pose' if getattr(model, 'use_pose_alignment', False) else 'loss_cls'
+        key = self._key(model)
         if not outputs or key not in outputs or not model.loss_weights.get('pose'):
             return
         ln_k = math.log(model.neck.out_dim)
         gap = float(outputs[key]) / model.loss_weights['pose'] - ln_k
-        self._gaps = (self._gaps + [gap])[-self.window:]
+        self._gaps.append(gap)
         runner.message_hub.update_scalar('train/pose_lnk_gap', gap)
         share = getattr(model, 'last_image_share', None)
         if share is not None:
-            self._shares = (self._shares + [float(share)])[-self.window:]
+            self._shares.append(float(share))
             runner.message_hub.update_scalar('train/pose_image_share', float(share))
         if (not self.warned and runner.iter + 1 >= self._warmup(runner) + self.window
                 and self.collapsed()):
@@ -57,8 +62,8 @@ class PoseCollapseMonitorHook(Hook):
             runner.logger.warning(self.message(key, ln_k, model, runner.iter + 1))
 
     def collapsed(self):
-        return (len(self._gaps) >= self.window
-                and abs(sum(self._gaps) / len(self._gaps)) < self.tolerance)
+        return (len(self._gaps) == self.window
+                and abs(sum(self._gaps) / self.window) < self.tolerance)
 
     def message(self, key, ln_k, model, iteration):
         mean = ln_k + sum(self._gaps) / len(self._gaps)
@@ -77,7 +82,5 @@ class PoseCollapseMonitorHook(Hook):
     def after_train(self, runner):
         model = unwrap(runner.model)
         if self.warned and self.collapsed():
-            key = 'loss_pose' if getattr(model, 'use_pose_alignment', False) else 'loss_cls'
-            runner.logger.warning('at the end of training ' +
-                                  self.message(key, math.log(model.neck.out_dim), model,
-                                               runner.iter))
+            runner.logger.warning('at the end of training ' + self.message(
+                self._key(model), math.log(model.neck.out_dim), model, runner.iter))

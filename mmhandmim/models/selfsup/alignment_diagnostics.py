@@ -7,6 +7,15 @@ collapse monitor (``PoseCollapseMonitorHook``).
 import torch
 
 
+def _between_shares(latents):
+    """Shares (0-d tensors) of the variance of ``latents (N, M, D)`` between the N rows'
+    means and between the M columns' means."""
+    y = latents.detach().double()
+    y = y - y.mean((0, 1))
+    total = y.pow(2).sum(-1).mean().clamp_min(1e-24)
+    return y.mean(1).pow(2).sum(-1).mean() / total, y.mean(0).pow(2).sum(-1).mean() / total
+
+
 def variance_shares(latents: torch.Tensor):
     """Two-way split of the variance of ``latents (N images, M geometries, D)``.
 
@@ -15,11 +24,7 @@ def variance_shares(latents: torch.Tensor):
     the per-geometry means over images). The rest is their interaction (what a crop shows
     depends on both). Plain floats in [0, 1].
     """
-    y = latents.double()
-    y = y - y.mean((0, 1))
-    total = y.pow(2).sum(-1).mean()
-    image = y.mean(1).pow(2).sum(-1).mean() / total
-    geometry = y.mean(0).pow(2).sum(-1).mean() / total
+    image, geometry = _between_shares(latents)
     return image.item(), geometry.item()
 
 
@@ -28,12 +33,9 @@ def in_batch_image_share(latents: torch.Tensor) -> torch.Tensor:
 
     The training-time proxy of ``variance_shares``' image share: each image is seen under V
     different geometries, so a latent driven by the geometry has a share near ``1 / V`` and
-    one driven by the image a share near 1. A 0-d tensor (logged by the runner).
+    one driven by the image a share near 1. A 0-d float32 tensor (no device sync).
     """
-    y = latents.detach().double()
-    y = y - y.mean((0, 1))
-    total = y.pow(2).sum(-1).mean().clamp_min(1e-24)
-    return (y.mean(1).pow(2).sum(-1).mean() / total).float()
+    return _between_shares(latents)[0].float()
 
 
 @torch.no_grad()

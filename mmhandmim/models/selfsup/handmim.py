@@ -144,9 +144,10 @@ class HandMIM(BaseSelfSupervisor):
             with torch.no_grad():
                 t_cls_logits, t_z, t_aligned = self._cls_logits(
                     self.teacher.neck, t_cls, geometry[:n_global].flatten(0, 1))
-                # for PoseCollapseMonitorHook: does the image or the geometry drive the latent
-                t_aligned = F.normalize(t_aligned.float(), dim=-1).unflatten(0, (n_global, -1))
-                self.last_image_share = in_batch_image_share(t_aligned.transpose(0, 1))
+                if self.training:  # for PoseCollapseMonitorHook: image- or geometry-driven?
+                    t_aligned = F.normalize(t_aligned.float(), dim=-1)
+                    self.last_image_share = in_batch_image_share(
+                        t_aligned.unflatten(0, (n_global, -1)).transpose(0, 1))
             t_probs = self.head.teacher_probs(t_cls_logits)
             loss = self.head.cls_loss(s_logits.chunk(len(inputs)), t_probs.chunk(n_global))
             losses['loss_pose' if self.use_pose_alignment else 'loss_cls'] = w['pose'] * loss

@@ -10,10 +10,19 @@ from mmpretrain.registry import MODELS
 from torch import nn
 
 
-def all_reduce_sum(tensor):
+def _all_reduce_sum(tensor):
     if dist.is_available() and dist.is_initialized():
         dist.all_reduce(tensor)
     return tensor
+
+
+@torch.no_grad()
+def update_batch_mean_ema_(center, values, momentum):
+    """``center (1, D) <- momentum * center + (1 - momentum) * mean(values (N, D))``, the mean
+    taken over all processes (sum and count all-reduced: exact with uneven batches)."""
+    values = values.float()
+    stats = _all_reduce_sum(torch.cat([values.sum(0), values.new_tensor([values.shape[0]])]))
+    center.mul_(momentum).add_((stats[:-1] / stats[-1]).unsqueeze(0), alpha=1 - momentum)
 
 
 @MODELS.register_module()
@@ -85,9 +94,5 @@ class HandMIMDistillLoss(nn.Module):
         for name, logits in (('center', teacher_cls), ('patch_center', teacher_patch)):
             if logits is None:
                 continue
-            logits = logits.float().flatten(0, -2)
-            stats = torch.cat([logits.sum(0), logits.new_tensor([logits.shape[0]])])
-            stats = all_reduce_sum(stats)  # sum and count: exact with uneven batches
-            batch_center = (stats[:-1] / stats[-1]).unsqueeze(0)
-            center = getattr(self, name)
-            center.mul_(self.center_momentum).add_(batch_center, alpha=1 - self.center_momentum)
+            update_batch_mean_ema_(getattr(self, name), logits.flatten(0, -2),
+                                   self.center_momentum)

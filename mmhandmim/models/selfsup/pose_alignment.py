@@ -38,9 +38,15 @@ from torch import nn
 
 from mmhandmim.datasets.transforms.view_geometry import invert_affine
 
-from .losses import all_reduce_sum
+from .losses import update_batch_mean_ema_
 
 ALIGNMENT_MODES = ('centred', 'linear', 'unit_rms', 'eq4')
+
+
+def _check_mode(mode):
+    if mode not in ALIGNMENT_MODES:
+        raise ValueError(f'unknown pose alignment mode {mode!r}; choose one of '
+                         f'{ALIGNMENT_MODES}')
 
 
 def align_pseudo_keypoints(z: torch.Tensor, view_geometry: torch.Tensor,
@@ -49,9 +55,7 @@ def align_pseudo_keypoints(z: torch.Tensor, view_geometry: torch.Tensor,
 
     Computed in float32 (autocast-safe); returns ``(..., 2K)`` float32.
     """
-    if mode not in ALIGNMENT_MODES:
-        raise ValueError(f'unknown pose alignment mode {mode!r}; choose one of '
-                         f'{ALIGNMENT_MODES}')
+    _check_mode(mode)
     points = z.float().unflatten(-1, (-1, 2))
     inverse = invert_affine(view_geometry.float())
     lin, shift = inverse[..., :2], inverse[..., 2].unsqueeze(-2)
@@ -70,7 +74,7 @@ class PoseAlignment(nn.Module):
     """Eq. 3-4 with its state: ``align(z - centre, geometry)``.
 
     Args:
-        dim (int): bottleneck width (256 = 128 points).
+        dim (int): bottleneck width (256 = 128 points; the projection head checks it is even).
         mode (str): one of ``ALIGNMENT_MODES`` (see the module doc).
         center_momentum (float, optional): momentum of the running centre of the teacher's
             bottlenecks (averaged over processes, as the teacher centres); None: no centre.
@@ -79,11 +83,7 @@ class PoseAlignment(nn.Module):
 
     def __init__(self, dim=256, mode='centred', center_momentum=0.9):
         super().__init__()
-        if mode not in ALIGNMENT_MODES:
-            raise ValueError(f'unknown pose alignment mode {mode!r}; choose one of '
-                             f'{ALIGNMENT_MODES}')
-        if dim % 2:
-            raise ValueError(f'the bottleneck width must be even (2D points), got {dim}')
+        _check_mode(mode)
         self.mode, self.center_momentum = mode, center_momentum
         self.register_buffer('center', torch.zeros(1, dim))
 
@@ -95,12 +95,8 @@ class PoseAlignment(nn.Module):
     @torch.no_grad()
     def update_center(self, teacher_z):
         """EMA of the batch mean of the teacher's (unaligned) bottlenecks ``(N, dim)``."""
-        if self.center_momentum is None:
-            return
-        z = teacher_z.float()
-        stats = all_reduce_sum(torch.cat([z.sum(0), z.new_tensor([z.shape[0]])]))
-        self.center.mul_(self.center_momentum).add_((stats[:-1] / stats[-1]).unsqueeze(0),
-                                                    alpha=1 - self.center_momentum)
+        if self.center_momentum is not None:
+            update_batch_mean_ema_(self.center, teacher_z, self.center_momentum)
 
     def extra_repr(self):
         return f'mode={self.mode!r}, center_momentum={self.center_momentum}'
