@@ -142,6 +142,10 @@ def build(arch, device, amp_dtype=None):
     ow_cfg = copy.deepcopy(cfg.optim_wrapper)
     if device == 'cuda' and amp_dtype:
         ow_cfg.update(type='AmpOptimWrapper', dtype=amp_dtype, loss_scale='dynamic')
+    else:  # float32: the pre-training schedule declares AmpOptimWrapper (GPU only)
+        ow_cfg.type = 'OptimWrapper'
+        for key in ('loss_scale', 'dtype'):
+            ow_cfg.pop(key, None)
     logger = MMLogger.get_current_instance()
     level, _ = logger.level, logger.setLevel(logging.ERROR)  # "teacher.* is skipped" x 100
     try:
@@ -210,7 +214,7 @@ class Parts:
         self.wrap(model.backbone, 'forward_features', 'student backbone')
         self.wrap(model.teacher.backbone, 'forward_features', 'teacher (no grad)')
         for method in ('forward', 'bottleneck', 'prototypes'):
-            self.wrap(model.teacher.neck, method, 'teacher (no grad)')
+            self.wrap(model.teacher.projection_head, method, 'teacher (no grad)')
         if model.decoder is not None:
             self.wrap(model.decoder, 'forward', 'pixel decoder + L1')
             l1 = handmim_module.masked_l1_loss

@@ -1,5 +1,7 @@
 # The paper's fine-tuning schedule: Adam, lr 4e-5 at batch 128, 100 epochs (section 3.2).
 # (train_cfg/val_cfg/default_hooks live in the configs: mmpose's runtime defines them.)
+# float32: the mixed precision we know of is the paper's pre-training; tools/train.py --amp
+# (or --amp-dtype) switches to AmpOptimWrapper.
 max_epochs = 100
 optim_wrapper = dict(optimizer=dict(type='Adam', lr=4e-5))
 param_scheduler = [
