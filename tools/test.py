@@ -1,17 +1,24 @@
 """Evaluate a checkpoint: the OpenMMLab ``tools/test.py`` for mmhandmim.
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE.pkl]
+                         [--show-dir DIR] [--show] [--interval N] [--wait-time S]
                          [--cfg-options k=v ...] [--launcher {none,pytorch,slurm}]
+
+``--show-dir``/``--show`` enable the config's visualization hook as mmpose's tools/test.py
+does (``MeshVisualizationHook`` for the mesh configs; added when the config has none).
 """
 import argparse
 import os
 import os.path as osp
+import sys
 
 import _bootstrap  # noqa: F401  (repo root on sys.path, compat fixes; must stay first)
 from mmengine.config import DictAction
 
-from mmhandmim.utils.cli import (UserInputError, build_runner, check_data_roots, check_file,
-                                 load_config, set_work_dir, user_errors)
+from mmhandmim.engine.runner import build_runner
+from mmhandmim.utils.cli import (check_data_roots, check_file, load_config, set_work_dir,
+                                 user_errors)
+from mmhandmim.utils.errors import UserInputError
 
 
 def parse_args(argv=None):
@@ -22,11 +29,82 @@ def parse_args(argv=None):
     parser.add_argument('--out', help='dump the raw predictions to this pickle file')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config keys, e.g. test_evaluator.format_only=True')
+    parser.add_argument('--show-dir',
+                        help='draw the predictions of every --interval-th test sample into '
+                        'this folder, relative to {work_dir}/{timestamp}/ (as mmpose)')
+    parser.add_argument('--show', action='store_true',
+                        help='display the drawings in a window (needs a display)')
+    parser.add_argument('--interval', type=int, default=1,
+                        help='draw every N-th sample (with --show-dir/--show; default 1)')
+    parser.add_argument('--wait-time', type=float, default=1,
+                        help='seconds each --show window stays open (default 1)')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
+
+
+MESH_HOOK, MESH_VISUALIZER = 'MeshVisualizationHook', 'HandMeshLocalVisualizer'
+
+
+def _type_name(t):
+    """'Foo' for 'Foo', 'scope.Foo' or the class Foo."""
+    return getattr(t, '__name__', str(t)).split('.')[-1]
+
+
+def enable_visualization(cfg, args):
+    """Turn on the config's visualization hook for ``--show-dir``/``--show`` (as mmpose's
+    ``merge_args``): a ``MeshVisualizationHook`` in ``default_hooks`` or ``custom_hooks`` first,
+    else ``default_hooks.visualization`` of any type, else a new ``MeshVisualizationHook``
+    there. For the mesh hook, a visualizer that cannot draw meshes is replaced by
+    ``HandMeshLocalVisualizer`` (keeping its name, backends and save_dir)."""
+    if args.interval < 1:
+        raise UserInputError(f'--interval must be >= 1, got {args.interval}')
+    if args.wait_time < 0:
+        raise UserInputError(f'--wait-time must be >= 0, got {args.wait_time}')
+    if args.show_dir is not None:
+        if not args.show_dir.strip():
+            raise UserInputError('--show-dir must not be empty')
+        if osp.isfile(args.show_dir):
+            raise UserInputError(f'--show-dir is an existing file: {args.show_dir!r}')
+    if args.show and sys.platform.startswith('linux') and not (
+            os.environ.get('DISPLAY') or os.environ.get('WAYLAND_DISPLAY')):
+        raise UserInputError('--show needs a display (DISPLAY is not set); use --show-dir '
+                             'DIR to write the drawings instead')
+    if cfg.get('default_hooks') is None:
+        cfg.default_hooks = dict()
+    hooks = [h for h in cfg.default_hooks.values() if isinstance(h, dict)]
+    hooks += [h for h in cfg.get('custom_hooks') or [] if isinstance(h, dict)]
+    hook = next((h for h in hooks if _type_name(h.get('type')) == MESH_HOOK), None)
+    if hook is None:
+        hook = cfg.default_hooks.get('visualization')
+    if hook is None:
+        cfg.default_hooks['visualization'] = dict(type=MESH_HOOK)
+        hook = cfg.default_hooks['visualization']  # the ConfigDict the assignment made
+    hook.update(enable=True, show=args.show, out_dir=args.show_dir, interval=args.interval)
+    if args.show:
+        hook['wait_time'] = args.wait_time
+    if _type_name(hook.get('type')) == MESH_HOOK:
+        _use_mesh_visualizer(cfg)
+    return hook
+
+
+def _use_mesh_visualizer(cfg):
+    from mmpose.registry import VISUALIZERS
+
+    from mmhandmim.engine.hand_mesh_visualizer import HandMeshLocalVisualizer
+    vis = cfg.get('visualizer')
+    if vis is not None:
+        t = vis.get('type')
+        cls = t if isinstance(t, type) else VISUALIZERS.get(t)
+        if cls is None or issubclass(cls, HandMeshLocalVisualizer):
+            return  # ours, or unknown: the runner reports an unknown type on one line
+        print(f'test.py: drawing with {MESH_VISUALIZER} instead of the config\'s '
+              f'{_type_name(t)}')
+    keep = {k: vis[k] for k in ('name', 'vis_backends', 'save_dir') if k in (vis or {})}
+    keep.setdefault('vis_backends', [dict(type='LocalVisBackend')])
+    cfg.visualizer = dict(type=MESH_VISUALIZER, **keep)
 
 
 def main(argv=None):
@@ -49,6 +127,8 @@ def main(argv=None):
                 evaluators]
             evaluators.append(dict(type='DumpResults', out_file_path=args.out))
             cfg.test_evaluator = evaluators
+        if args.show or args.show_dir is not None:
+            enable_visualization(cfg, args)
         build_runner(cfg).test()
 
 

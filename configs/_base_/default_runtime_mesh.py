@@ -11,5 +11,10 @@ default_hooks = dict(
     # and go on); default_hooks, not custom_hooks, so configs that set their own
     # custom_hooks list keep it
     finite_loss=dict(type='FiniteLossHook', on_nonfinite='raise'),
+    # replaces mmpose's PoseVisualizationHook; tools/test.py --show-dir enables it
+    visualization=dict(type='MeshVisualizationHook', enable=False),
 )
+# mmpose's PoseLocalVisualizer plus the mesh overlay
+visualizer = dict(type='HandMeshLocalVisualizer', vis_backends=[dict(type='LocalVisBackend')],
+                  name='visualizer')
 randomness = dict(seed=0, diff_rank_seed=False, deterministic=False)

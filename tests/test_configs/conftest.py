@@ -9,7 +9,9 @@ def runner_globals():
     from mmengine.logging import MessageHub, MMLogger
     from mmengine.visualization import Visualizer
     from mmpose.visualization import PoseLocalVisualizer
-    classes = (MessageHub, MMLogger, Visualizer, PoseLocalVisualizer)
+
+    from mmhandmim.engine.hand_mesh_visualizer import HandMeshLocalVisualizer
+    classes = (MessageHub, MMLogger, Visualizer, PoseLocalVisualizer, HandMeshLocalVisualizer)
     saved = {cls: cls._instance_dict.copy() for cls in classes}
     yield
     for cls in classes:
