@@ -23,7 +23,7 @@ import mmhandmim.compat  # noqa: E402,F401
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from mmhandmim.datasets.generation import (StandinHands, generate_freihand,  # noqa: E402
+from mmhandmim.standin.generation import (StandinHands, generate_freihand,  # noqa: E402
                                            generate_ho3d, generate_unlabeled)
 from mmhandmim.hand_model.keypoints import skeleton_links  # noqa: E402
 from mmhandmim.visualization import draw_keypoints, make_grid  # noqa: E402

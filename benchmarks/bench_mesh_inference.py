@@ -144,7 +144,7 @@ def count_flops(model, device):
     standalone with the head's parameter shapes)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from mmhandmim.hand_model import rot6d_to_matrix
+    from mmhandmim.structures import rot6d_to_matrix
     inputs, samples = make_batch(1, model.head.input_size, device)
     K = model.head._labels(samples, 'cam_K')
     out = {}

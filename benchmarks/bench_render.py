@@ -7,7 +7,7 @@ about 30 % of the image, like a hand crop) and prints the median and best wall t
 the median process CPU time per image over ``--repeats`` renders after warm-up:
 rasterisation alone, flat and smooth shaded renders and a 4x antialiased render, on 1 and
 2 threads, at 224x224 and 640x480.
-It also renders the stand-in MANO hand from ``mmhandmim.hand_model.standin`` when that
+It also renders the stand-in MANO hand from ``mmhandmim.standin`` when that
 module imports and provides a template (otherwise it says why and uses the sphere only).
 """
 import argparse
@@ -33,7 +33,7 @@ def sphere_scene():
 
 def standin_hand_scene():
     """The stand-in MANO template, if the hand_model package provides one."""
-    from mmhandmim.hand_model.standin import standin_mano_dir  # noqa: F401 (may not exist)
+    from mmhandmim.standin.hand import standin_mano_dir  # noqa: F401 (may not exist)
     mano_dir = standin_mano_dir()
     for name in ('MANO_RIGHT.pkl', 'mano_right.pkl'):
         path = os.path.join(mano_dir, name)

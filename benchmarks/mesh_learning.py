@@ -76,7 +76,7 @@ def write(path, text):
 def make_freihand(work, n, p):
     root = osp.join(work, 'data', f'freihand_{n}')
     if not osp.isfile(osp.join(root, 'standin_info.json')):
-        from mmhandmim.datasets.generation import generate_freihand
+        from mmhandmim.standin.generation import generate_freihand
         log(f'generating FreiHAND-layout data: {n} frames x 2 renderings, {p["n_eval"]} '
             'held-out cluttered evaluation images')
         # seed 0 for every size: the evaluation split is the same images
@@ -88,7 +88,7 @@ def make_freihand(work, n, p):
 def make_ho3d(work, n, p):
     root = osp.join(work, 'data', f'ho3d_{n}')
     if not osp.isfile(osp.join(root, 'standin_info.json')):
-        from mmhandmim.datasets.generation import generate_ho3d
+        from mmhandmim.standin.generation import generate_ho3d
         log(f'generating HO3D-layout data (flat_hand_mean=True): {n} frames in '
             f'{p["ho3d_seqs"]} sequences, {p["n_eval"]} evaluation frames')
         generate_ho3d(root, num_train=n, num_eval=p['n_eval'], num_seqs=p['ho3d_seqs'],

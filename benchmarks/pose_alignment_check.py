@@ -51,6 +51,8 @@ import mmhandmim  # noqa: E402,F401  (compat fixes + registrations)
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from mmhandmim.utils.atomic_io import atomic_write_text  # noqa: E402
+
 # variant -> HandMIM(pose_alignment=...); None: plain iBOT (no alignment)
 VARIANTS = {'ibot': None, 'eq4': dict(mode='eq4', center_momentum=None)}
 for _mode in ('centred', 'linear', 'unit_rms'):
@@ -95,7 +97,7 @@ def parse_args():
 # --- data ------------------------------------------------------------------------------------
 def load_crops(root, num, seed):
     """Generated unlabeled hand crops as ``LoadHandCrop`` gives them to the pipeline (80 px)."""
-    from mmhandmim.datasets.generation.unlabeled_writer import generate_unlabeled
+    from mmhandmim.standin.generation.unlabeled_writer import generate_unlabeled
     from mmhandmim.datasets.unlabeled_hands import LoadHandCrop, UnlabeledHandDataset
     if not os.path.isfile(os.path.join(root, 'list.txt')):
         generate_unlabeled(root, num=num, seed=seed, img_size=96, overwrite=True,
@@ -178,7 +180,8 @@ def teacher_entropies(model, imgs, regime, seed):
     only got sharper; ln K for both is the uniform collapse, a mean-entropy near 0 the
     one-prototype collapse."""
     latents = teacher_latents(model, imgs, regime, seed).flatten(0, 1)
-    probs = model.head.teacher_probs(model.teacher.neck.last_layer(latents))
+    probs = model.distill_loss.teacher_probs(
+        model.teacher.projection_head.last_layer(latents))
     entropy = -(probs * probs.clamp_min(1e-12).log()).sum(-1).mean()
     mean = probs.mean(0)
     return entropy.item(), -(mean * mean.clamp_min(1e-12).log()).sum().item()
@@ -201,7 +204,7 @@ def train(variant, regime, seed, crops, held_out, args):
     warmup, freeze = max(1, args.iters // 10), args.iters // 6
     maker = ViewMaker(regime, seed)
     rng = np.random.default_rng(seed)
-    K = model.neck.out_dim
+    K = model.projection_head.out_dim
     losses = []
     for it in range(args.iters):
         lr = (1e-3 * (it + 1) / warmup if it < warmup else
@@ -264,9 +267,7 @@ def main():
                 rec, model = train(variant, regime, seed, crops, held_out, args)
                 rec.update(settings=settings, seconds=time.time() - t0)
                 torch.save(model.state_dict(), path[:-len('.json')] + '.pth')
-                with open(path + '.tmp', 'w') as f:
-                    json.dump(rec, f)
-                os.replace(path + '.tmp', path)
+                atomic_write_text(json.dumps(rec), path)
                 results.append(rec)
                 print(f'[{time.time() - t0:5.0f} s] {regime:9s} {variant:8s} s{seed}: class '
                       f'loss {rec["class_loss"]:.3f} (ln K {rec["ln_k"]:.3f}); image share '

@@ -140,7 +140,7 @@ def pretrain_config(work, name, variant, seed, epochs, workers, prototypes, teac
 _base_ = [{PRE_BASE!r}]
 max_epochs = {e}
 model = dict(use_pose_alignment={align}, loss_weights={weights!r},
-             neck=dict(out_dim={k}), head=dict(out_dim={k}))
+             projection_head=dict(out_dim={k}), distill_loss=dict(out_dim={k}))
 train_dataloader = dict(num_workers={workers},
                         dataset=dict(data_root={osp.join(work, 'data/unlabeled/')!r}))
 param_scheduler = [

@@ -63,7 +63,7 @@ def build_pretrained(config, checkpoint, seed):
     from mmengine.config import Config
     from mmpretrain.registry import MODELS
 
-    from mmhandmim.utils.checkpoint import load_checkpoint_file
+    from mmhandmim.engine.checkpoint import load_checkpoint_file
     cfg = Config.fromfile(config)
     torch.manual_seed(seed)
     model = MODELS.build(cfg.model)
@@ -89,7 +89,7 @@ def features(model, x, batch=128):
 
 def load_finetuned_backbone(model, checkpoint):
     """Put a fine-tuned estimator's ``backbone.*`` weights into the teacher backbone."""
-    from mmhandmim.utils.checkpoint import load_checkpoint_file
+    from mmhandmim.engine.checkpoint import load_checkpoint_file
     state = load_checkpoint_file(checkpoint, trusted=True)['state_dict']
     backbone = {k[len('backbone.'):]: v for k, v in state.items() if k.startswith('backbone.')}
     missing, unexpected = model.teacher.backbone.load_state_dict(backbone, strict=False)
@@ -126,7 +126,7 @@ def ridge_probe(f_tr, y_tr, f_ev, y_ev):
 @torch.no_grad()
 def rotation_probe(model, x):
     from mmhandmim.models.selfsup.pose_alignment import align_pseudo_keypoints
-    neck = model.teacher.neck
+    neck = model.teacher.projection_head
 
     def latent(img):
         return neck.bottleneck(model.teacher.backbone.forward_features(img)[0]).double()

@@ -5,5 +5,5 @@ _base_ = ['handmim_vit-s.py']
 embed_dims = 768
 model = dict(
     backbone=dict(arch='base', drop_path_rate=0.1),
-    neck=dict(in_channels=embed_dims),
+    projection_head=dict(in_channels=embed_dims),
     decoder=dict(in_channels=embed_dims))

@@ -7,7 +7,7 @@ embed_dims = 1024
 max_epochs = 250
 model = dict(
     backbone=dict(arch='large', drop_path_rate=0.3),
-    neck=dict(in_channels=embed_dims),
+    projection_head=dict(in_channels=embed_dims),
     decoder=dict(in_channels=embed_dims))
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-4, by_epoch=True, begin=0, end=10,

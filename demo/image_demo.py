@@ -24,7 +24,8 @@ import mmhandmim.compat  # noqa: E402,F401  (the stack's run-time fixes, before 
 
 import numpy as np  # noqa: E402
 
-from mmhandmim.utils.cli import UserInputError, user_errors  # noqa: E402
+from mmhandmim.utils.cli import user_errors  # noqa: E402
+from mmhandmim.utils.errors import UserInputError  # noqa: E402
 
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 #: mesh colours (RGB in [0, 1]) by hand side

@@ -1,10 +1,13 @@
 """Run-time fixes the pinned OpenMMLab stack needs on today's torch.
 
 Each fix is applied only when its problem is present, so on a machine with a working CUDA
-torch, full mmcv and an mmengine that passes ``weights_only`` they do nothing. The exception is
-5, checkpoint safety (atomic saves, safe loading), which every run gets. This module
-must be imported before mmengine/mmcv/mmpose/mmpretrain; ``mmhandmim/__init__.py``,
-``tests/conftest.py`` and every entry point under ``tools/`` import it first.
+torch and full mmcv they do nothing. This module must be imported before
+mmengine/mmcv/mmpose/mmpretrain; ``mmhandmim/__init__.py``, ``tests/conftest.py`` and every
+entry point under ``tools/`` import it first. It imports nothing from the package.
+
+Fault tolerance that every run should have (atomic checkpoint saves, safe loading, which
+also covers torch's ``weights_only`` default) is not a stack repair: it lives in
+``mmhandmim.engine.checkpoint`` and ``import mmhandmim`` installs it.
 
 See README "Installation" for why each fix exists (measured on the pinned stack).
 """
@@ -99,52 +102,7 @@ def fix_mmcv_ops():
     return True
 
 
-# --- 3. torch.load(weights_only=True) default vs. mmengine checkpoints -----------------------
-def _load_full_checkpoint(filename, map_location):
-    """mmengine's ``load_from_local`` with ``weights_only=False`` made explicit.
-
-    Training checkpoints hold mmengine objects (message hub, history buffers) besides tensors,
-    so they cannot be read with plain ``weights_only=True``. Where torch can inspect a
-    checkpoint's pickled globals (>= 2.5), fix 5 replaces this loader by
-    ``mmhandmim.utils.checkpoint.load_local_checkpoint`` (``weights_only=True``, with exactly
-    the classes of mmengine training checkpoints allowed); this full loader then remains only
-    for older torch and for files marked trusted.
-    """
-    filename = os.path.expanduser(filename)
-    if not os.path.isfile(filename):
-        raise FileNotFoundError(
-            f'Checkpoint not found: {filename!r}. Check the path given to --resume, '
-            'load_from or init_cfg.checkpoint.')
-    return torch.load(filename, map_location=map_location, weights_only=False)
-
-
-def _torch_defaults_to_weights_only() -> bool:
-    default = getattr(torch.serialization, '_default_to_weights_only', None)
-    if callable(default):
-        return bool(default(None))
-    return tuple(int(x) for x in torch.__version__.split('+')[0].split('.')[:2]) >= (2, 6)
-
-
-def needs_checkpoint_fix(load_fn=None) -> bool:
-    """True when torch defaults to weights_only and mmengine's loader does not pass it."""
-    import inspect
-    if load_fn is None:
-        from mmengine.runner.checkpoint import load_from_local as load_fn
-    return _torch_defaults_to_weights_only() and 'weights_only' not in inspect.getsource(
-        load_fn)
-
-
-def fix_checkpoint_loading(load_fn=None):
-    """Re-register mmengine's local-file checkpoint loader with ``weights_only=False``."""
-    if not needs_checkpoint_fix(load_fn):
-        return False
-    from mmengine.runner.checkpoint import CheckpointLoader
-    CheckpointLoader.register_scheme(prefixes='', loader=_load_full_checkpoint, force=True)
-    APPLIED.append('checkpoint_loading')
-    return True
-
-
-# --- 4. distributed launch without a usable GPU ---------------------------------------------
+# --- 3. distributed launch without a usable GPU ---------------------------------------------
 def cuda_usable() -> bool:
     try:
         return torch.cuda.is_available() and torch.cuda.device_count() > 0
@@ -198,27 +156,48 @@ def _slurm_env_to_torch_env():
         env['MASTER_ADDR'] = addr.strip() or '127.0.0.1'
 
 
-# --- 5. checkpoint safety ----------------------------------------------------------------
-def install_checkpoint_safety():
-    """Atomic checkpoint saves, auto-resume that skips broken files, ``weights_only`` loading
-    of checkpoints from elsewhere, key-mismatch warnings (``mmhandmim.utils.checkpoint``).
+# --- 4. `mmhandmim::` config paths -------------------------------------------------------
+def fix_mim_config_paths():
+    """Let configs inherit ours as ``_base_ = ['mmhandmim::mesh/handmim-s_pymaf_freihand.py']``.
 
-    Not a repair of a broken stack but fault tolerance every run should have, so applied
-    unconditionally (each patch is idempotent and keeps mmengine's interfaces).
+    mmengine 0.10 resolves ``pkg::path`` only for the packages it lists (``MODULE2PACKAGE``
+    in ``mmengine.config.utils``), finds a package through its distribution's location
+    (site-packages for a PEP 660 editable install like ``make install``'s: no ``mmhandmim/``
+    there), and wants a ``/`` in the path (no top-level ``mmhandmim::handmim_vit-s.py``). We
+    resolve ``mmhandmim::`` ourselves, in the ``.mim/configs`` that setup.py makes, and give
+    the base no scope: mmhandmim's modules live in mmpretrain's and mmpose's registries (the
+    configs' ``default_scope``), and ``_scope_='mmhandmim'`` would find none. Other
+    packages' paths still go to mmengine.
     """
-    from mmhandmim.utils.checkpoint import install
-    applied = install()
-    if applied:
-        APPLIED.append('checkpoint_safety')
-    return bool(applied)
+    from mmengine.config import Config
+
+    original = Config._get_cfg_path
+    if getattr(original, 'mmhandmim', False):
+        return False
+    mim_configs = os.path.join(os.path.dirname(os.path.abspath(__file__)), '.mim', 'configs')
+
+    def _get_cfg_path(cfg_path, filename):
+        package, sep, rel = cfg_path.partition('::')
+        if not (sep and package == 'mmhandmim'):
+            return original(cfg_path, filename)
+        path = os.path.join(mim_configs, rel)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(
+                f'{cfg_path!r}: {path} does not exist (mmhandmim/.mim is made by installing '
+                'the package: `make install` or `pip install [-e] .`)')
+        return path, None
+
+    _get_cfg_path.mmhandmim = True
+    Config._get_cfg_path = staticmethod(_get_cfg_path)
+    APPLIED.append('mim_config_paths')
+    return True
 
 
 def apply_all():
     """Apply every import-time fix that is needed (idempotent)."""
     fix_torchvision()
     fix_mmcv_ops()
-    fix_checkpoint_loading()
-    install_checkpoint_safety()
+    fix_mim_config_paths()
 
 
 apply_all()

@@ -15,7 +15,7 @@ if ROOT not in sys.path:
 _CACHE = tempfile.mkdtemp(prefix='mmhandmim_test_cache_')
 os.environ['MMHANDMIM_CACHE'] = _CACHE
 
-import mmhandmim.compat  # noqa: E402,F401  (must precede mmengine/mmcv imports)
+import mmhandmim  # noqa: E402,F401  (compat fixes first, registrations, checkpoint safety)
 
 
 @pytest.fixture(scope='session', autouse=True)

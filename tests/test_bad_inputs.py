@@ -32,7 +32,7 @@ CLS_CFG = osp.join(ROOT, 'tests', 'configs', 'tiny_cls.py')
 def roots(tmp_path_factory):
     """Tiny generated FreiHAND, HO3D and unlabeled roots (stand-in hand model); never
     modified: each case breaks its own copy."""
-    from mmhandmim.datasets.generation import (StandinHands, generate_freihand,
+    from mmhandmim.standin.generation import (StandinHands, generate_freihand,
                                                generate_ho3d, generate_unlabeled)
     hands = StandinHands()
     base = tmp_path_factory.mktemp('bad_inputs_data')
@@ -437,7 +437,7 @@ def test_cli_train_unknown_module_type(tmp_path):
 
 # --- checkpoint loading (library) ---------------------------------------------------------
 def test_foreign_pickled_class_is_refused(tmp_path):
-    from mmhandmim.utils.checkpoint import UnsafeCheckpointError, load_checkpoint_file
+    from mmhandmim.engine.checkpoint import UnsafeCheckpointError, load_checkpoint_file
     path = _ckpt_file(tmp_path, 'foreign')
     with pytest.raises(UnsafeCheckpointError, match=r'refusing to load .*foreign\.pth: it '
                        r'holds pickled objects of unknown type: fractions\.Fraction'):

@@ -5,7 +5,6 @@ import sys
 import types
 
 import pytest
-import torch
 
 from mmhandmim import compat
 
@@ -90,38 +89,7 @@ def test_mmcv_ops_fix_reraises_unrelated_import_errors(monkeypatch):
         compat.fix_mmcv_ops()
 
 
-# --- 3. checkpoint loading ---------------------------------------------------------------
-def test_resume_checkpoint_with_mmengine_objects_loads(tmp_path):
-    from mmengine.logging import HistoryBuffer
-    from mmengine.runner.checkpoint import CheckpointLoader
-    path = tmp_path / 'ckpt.pth'
-    torch.save({'state_dict': {'w': torch.ones(2)},
-                'message_hub': {'log_scalars': {'loss': HistoryBuffer([1.0], [1])}}}, path)
-    ckpt = CheckpointLoader.load_checkpoint(str(path), map_location='cpu')
-    assert isinstance(ckpt['message_hub']['log_scalars']['loss'], HistoryBuffer)
-    assert torch.equal(ckpt['state_dict']['w'], torch.ones(2))
-
-
-def test_checkpoint_fix_detects_problem_and_noop_without_it():
-    def loader_with_weights_only(filename, map_location):
-        return torch.load(filename, map_location=map_location, weights_only=False)
-
-    def loader_without(filename, map_location):
-        return torch.load(filename, map_location=map_location)
-
-    assert compat.needs_checkpoint_fix(loader_without) == \
-        compat._torch_defaults_to_weights_only()
-    applied = list(compat.APPLIED)
-    assert compat.fix_checkpoint_loading(loader_with_weights_only) is False
-    assert compat.APPLIED == applied
-
-
-def test_missing_checkpoint_message_names_the_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match='nope.pth'):
-        compat._load_full_checkpoint(str(tmp_path / 'nope.pth'), 'cpu')
-
-
-# --- 4. distributed on CPU -----------------------------------------------------------------
+# --- 3. distributed on CPU -----------------------------------------------------------------
 def _cfg(**kw):
     from mmengine.config import Config
     return Config(dict(env_cfg=dict(dist_cfg=dict(backend='nccl')), **kw))

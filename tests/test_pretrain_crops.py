@@ -16,7 +16,7 @@ import pytest
 
 from mmhandmim.datasets.pretrain_sources import (PretrainSourceError, crop_square,
                                                  read_youtube3d, square_crop_windows)
-from mmhandmim.utils.cli import UserInputError
+from mmhandmim.utils.errors import UserInputError
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TOOL = osp.join(ROOT, 'tools', 'dataset_converters', 'make_pretrain_crops.py')
@@ -310,7 +310,7 @@ def test_youtube_reader_boxes(sources):
 
 def test_ho3d_source(tmp_path):
     """Boxes are HO3DMeshDataset's projected-joint boxes; the crops hold the hand."""
-    from mmhandmim.datasets.generation import StandinHands, generate_ho3d
+    from mmhandmim.standin.generation import StandinHands, generate_ho3d
     from mmhandmim.datasets.ho3d import HO3DMeshDataset
     root = tmp_path / 'ho3d'
     generate_ho3d(str(root), num_train=2, num_eval=1, num_seqs=1, seed=1, progress=False,

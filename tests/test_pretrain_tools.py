@@ -11,8 +11,9 @@ from tests.test_tools import ROOT, run_tool
 
 SHRINK = [
     'model.backbone.arch=deit-tiny', 'model.backbone.img_size=64',
-    'model.neck.in_channels=192', 'model.neck.out_dim=128', 'model.neck.hidden_dim=64',
-    'model.head.out_dim=128', 'model.decoder.in_channels=192',
+    'model.projection_head.in_channels=192', 'model.projection_head.out_dim=128',
+    'model.projection_head.hidden_dim=64',
+    'model.distill_loss.out_dim=128', 'model.decoder.in_channels=192',
     'model.decoder.channels=(16,16,16,16)', 'train_dataloader.batch_size=4',
     'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
     'train_dataloader.pin_memory=False', 'train_dataloader.dataset.pipeline.0.out_size=80',
@@ -23,7 +24,7 @@ SHRINK = [
 
 @pytest.fixture(scope='module')
 def crops(tmp_path_factory):
-    from mmhandmim.datasets.generation import generate_unlabeled
+    from mmhandmim.standin.generation import generate_unlabeled
     root = tmp_path_factory.mktemp('crops')
     generate_unlabeled(str(root), num=16, img_size=96, seed=0, progress=False)
     return str(root)

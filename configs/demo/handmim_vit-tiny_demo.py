@@ -14,8 +14,8 @@ model = dict(
     backbone=dict(arch=dict(_delete_=True, embed_dims=embed_dims, num_layers=4, num_heads=3,
                             feedforward_channels=192), img_size=64, patch_size=8,
                   level_indices=[1, 2, 3], drop_path_rate=0.0),
-    neck=dict(in_channels=embed_dims, out_dim=512, hidden_dim=256),
-    head=dict(out_dim=512),
+    projection_head=dict(in_channels=embed_dims, out_dim=512, hidden_dim=256),
+    distill_loss=dict(out_dim=512),
     decoder=dict(in_channels=embed_dims, channels=(64, 32, 16)))
 data_root = 'work_dirs/demo/data/unlabeled/'
 train_dataloader = dict(

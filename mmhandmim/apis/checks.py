@@ -1,18 +1,32 @@
 """Validation of what users pass to the inference API: one clear error, never a traceback
 from deep inside a transform."""
 import os
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ..utils.cli import UserInputError
+from ..utils.errors import UserInputError
 
 
 class InferenceInputError(UserInputError, ValueError):
     """Bad input to the inference API (a ``ValueError``; the CLI reports it on one line)."""
 
 
-def load_image(img):
-    """-> ((H, W, 3) BGR uint8 image, path or None) from a path or an array."""
+def load_image(img: Union[str, os.PathLike, np.ndarray]) -> Tuple[np.ndarray, Optional[str]]:
+    """Load an image from a path, or check an image array.
+
+    Args:
+        img (str or os.PathLike or np.ndarray): image path (decoded with mmcv, as mmpose's
+            ``LoadImage``), or an (H, W, 3) BGR uint8 array.
+
+    Returns:
+        Tuple[np.ndarray, str, optional]: the (H, W, 3) BGR uint8 image, and its path (None
+        for an array).
+
+    Raises:
+        FileNotFoundError: the path is not a file.
+        InferenceInputError: the file cannot be decoded, or the array is not (H, W, 3) uint8.
+    """
     if isinstance(img, (str, os.PathLike)):
         path = os.fspath(img)
         if not os.path.isfile(path):
@@ -30,9 +44,24 @@ def load_image(img):
     return img, None
 
 
-def check_bboxes(bboxes, image_shape):
-    """-> (N, 4) float64 xyxy boxes; None -> the whole image. Each box must have positive
-    size and overlap the image (boxes partly outside are fine: the crop pads)."""
+def check_bboxes(bboxes: Optional[Union[np.ndarray, Sequence]],
+                 image_shape: Tuple[int, int]) -> np.ndarray:
+    """Check boxes: each must have positive size and overlap the image.
+
+    Boxes partly outside are fine: the crop pads.
+
+    Args:
+        bboxes (np.ndarray or Sequence, optional): (N, 4) (or a single (4,)) ``x1, y1, x2,
+            y2`` boxes; None: the whole image.
+        image_shape (Tuple[int, int]): ``(H, W)`` of the image.
+
+    Returns:
+        np.ndarray: (N, 4) float64 xyxy boxes ((0, 4) for an empty input).
+
+    Raises:
+        InferenceInputError: not (N, 4) numbers, or a box is non-finite, empty or outside
+            the image (the first bad box is named).
+    """
     H, W = image_shape
     if bboxes is None:
         return np.array([[0.0, 0.0, W, H]])
@@ -59,8 +88,22 @@ def check_bboxes(bboxes, image_shape):
     return boxes
 
 
-def check_hand_sides(hand_sides, n):
-    """-> list of n 'left'/'right'; None -> all right; one flag applies to every box."""
+def check_hand_sides(hand_sides: Optional[Union[str, bool, np.bool_, Sequence]],
+                     n: int) -> List[str]:
+    """Normalise hand side flags to one 'left' / 'right' per box.
+
+    Args:
+        hand_sides (str or bool or Sequence, optional): None (all right), one flag for
+            every box, or one per box; a flag is 'left' / 'right' (any case) or a bool
+            meaning *is left*.
+        n (int): number of boxes.
+
+    Returns:
+        List[str]: n of 'left' / 'right'.
+
+    Raises:
+        InferenceInputError: not one flag per box, or a flag of another kind.
+    """
     if hand_sides is None:
         return ['right'] * n
     if isinstance(hand_sides, (str, bool, np.bool_)):
@@ -81,8 +124,18 @@ def check_hand_sides(hand_sides, n):
     return out
 
 
-def check_cam_K(cam_K):
-    """-> (3, 3) float64 pinhole intrinsics with positive focal lengths."""
+def check_cam_K(cam_K: Union[np.ndarray, Sequence]) -> np.ndarray:
+    """Check pinhole intrinsics.
+
+    Args:
+        cam_K (np.ndarray or Sequence): ``[[fx, s, cx], [0, fy, cy], [0, 0, 1]]``.
+
+    Returns:
+        np.ndarray: (3, 3) float64 pinhole intrinsics with positive focal lengths.
+
+    Raises:
+        InferenceInputError: not a finite 3x3 matrix of that form with fx, fy > 0.
+    """
     K = np.asarray(cam_K, np.float64) if cam_K is not None else None
     if K is None or K.shape != (3, 3) or not np.isfinite(K).all():
         raise InferenceInputError(f'cam_K must be a finite 3x3 matrix, got {cam_K!r}')

@@ -13,12 +13,17 @@ flipping maps ``u -> W - u``, and a camera point (X, Y, Z) seen with K is the po
 """
 import copy
 import os
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
+from torch import nn
 
 from .checks import (InferenceInputError, check_bboxes, check_cam_K, check_hand_sides,
                      load_image)
+
+if TYPE_CHECKING:
+    from mmengine.config import Config
 
 #: default focal length as a multiple of the image's longer side: a ~23 degree field of view,
 #: the narrow view of hand-centred crops as in FreiHAND (focal lengths a few times the 224 px
@@ -27,16 +32,31 @@ from .checks import (InferenceInputError, check_bboxes, check_cam_K, check_hand_
 DEFAULT_FOCAL_FACTOR = 2.5
 
 
-def default_intrinsics(image_shape):
-    """K of an ``(H, W)`` image: focal ``DEFAULT_FOCAL_FACTOR * max(H, W)`` pixels (square
-    pixels, no skew), principal point at the image centre ``(W / 2, H / 2)``."""
+def default_intrinsics(image_shape: Sequence[int]) -> np.ndarray:
+    """Default K of an image: a narrow field of view, principal point at the image centre.
+
+    Args:
+        image_shape (Sequence[int]): ``(H, W, ...)`` of the image.
+
+    Returns:
+        np.ndarray: (3, 3) K with focal ``DEFAULT_FOCAL_FACTOR * max(H, W)`` pixels (square
+        pixels, no skew), principal point at the image centre ``(W / 2, H / 2)``.
+    """
     H, W = image_shape[:2]
     f = DEFAULT_FOCAL_FACTOR * max(H, W)
     return np.array([[f, 0.0, W / 2.0], [0.0, f, H / 2.0], [0.0, 0.0, 1.0]])
 
 
-def mirror_intrinsics(K, width):
-    """K of the horizontally flipped image, for the x-mirrored camera frame (see module doc)."""
+def mirror_intrinsics(K: Union[np.ndarray, Sequence], width: float) -> np.ndarray:
+    """K of the horizontally flipped image, for the x-mirrored camera frame (see module doc).
+
+    Args:
+        K (np.ndarray or Sequence): (3, 3) intrinsics of the original image.
+        width (float): W of the image.
+
+    Returns:
+        np.ndarray: (3, 3) float64 ``K' = F K diag(-1, 1, 1)``, ``F: u -> W - u``.
+    """
     flip = np.array([[-1.0, 0.0, width], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
     return flip @ np.asarray(K, np.float64) @ np.diag([-1.0, 1.0, 1.0])
 
@@ -61,18 +81,31 @@ def _load_config(config, cfg_options):
     return cfg
 
 
-def init_mesh_model(config, checkpoint=None, device='cpu', cfg_options=None):
+def init_mesh_model(config: Union[str, os.PathLike, 'Config', dict],
+                    checkpoint: Optional[Union[str, os.PathLike]] = None,
+                    device: Union[str, torch.device] = 'cpu',
+                    cfg_options: Optional[dict] = None) -> nn.Module:
     """Build a hand mesh estimator (``HandMeshEstimator``) in eval mode.
 
-    Args:
-        config: config path, ``mmengine.Config`` or dict (with ``model`` and, for
-            inference, a test pipeline; see :func:`inference_pipeline_cfg`).
-        checkpoint: ``.pth`` whose ``state_dict`` must match the model exactly; None keeps
-            the random initialisation.
-        device: e.g. 'cpu' or 'cuda:0'.
-        cfg_options: dict of config overrides (``--cfg-options`` style keys).
-
     The config is kept as ``model.cfg``.
+
+    Args:
+        config (str or os.PathLike or Config or dict): config path, ``mmengine.Config`` or
+            dict (with ``model`` and, for inference, a test pipeline; see
+            :func:`inference_pipeline_cfg`).
+        checkpoint (str or os.PathLike, optional): ``.pth`` whose ``state_dict`` must match
+            the model exactly; None keeps the random initialisation.
+        device (str or torch.device): e.g. 'cpu' or 'cuda:0'.
+        cfg_options (dict, optional): dict of config overrides (``--cfg-options`` style
+            keys).
+
+    Returns:
+        nn.Module: the model (built in the mmpose scope), on ``device``, in eval mode.
+
+    Raises:
+        FileNotFoundError: the config or checkpoint file does not exist.
+        InferenceInputError: the config is of another type or has no ``model``, or the
+            checkpoint does not match the model.
     """
     from mmengine.model import revert_sync_batchnorm
     from mmengine.registry import DefaultScope
@@ -94,9 +127,16 @@ def init_mesh_model(config, checkpoint=None, device='cpu', cfg_options=None):
     return model.to(device).eval()
 
 
-def inference_pipeline_cfg(cfg):
-    """The test pipeline: ``test_dataloader.dataset(.dataset...).pipeline``, else
-    ``test_pipeline``, else the standard one for the head's ``input_size``."""
+def inference_pipeline_cfg(cfg: 'Config') -> List[dict]:
+    """The test pipeline of a config.
+
+    Args:
+        cfg (Config): the model's config.
+
+    Returns:
+        List[dict]: (a copy of) ``test_dataloader.dataset(.dataset...).pipeline``, else
+        ``test_pipeline``, else the standard one for the head's ``input_size``.
+    """
     ds = (cfg.get('test_dataloader') or {}).get('dataset')
     while isinstance(ds, dict):
         if ds.get('pipeline'):
@@ -129,24 +169,31 @@ def _unpack(pred, faces):
                 faces=faces.copy())
 
 
-def inference_mesh_model(model, img, bboxes=None, hand_sides=None, cam_K=None,
-                         batch_size=32):
+def inference_mesh_model(model: nn.Module, img: Union[str, os.PathLike, np.ndarray],
+                         bboxes: Optional[Union[np.ndarray, Sequence]] = None,
+                         hand_sides: Optional[Union[str, bool, Sequence]] = None,
+                         cam_K: Optional[Union[np.ndarray, Sequence]] = None,
+                         batch_size: int = 32) -> List[Dict[str, Any]]:
     """Estimate a hand mesh in each box of one image.
 
     Args:
-        model: from :func:`init_mesh_model` (uses ``model.cfg``'s test pipeline).
-        img: image path, or (H, W, 3) BGR uint8 array.
-        bboxes: (N, 4) boxes ``x1, y1, x2, y2`` in pixels (a single box may be (4,));
-            None: the whole image is one box; an empty (0, 4) array: no hands, [].
-        hand_sides: None (all right hands), one flag for all boxes, or one per box; a flag
-            is 'left' / 'right' or a bool meaning *is left*.
-        cam_K: (3, 3) intrinsics of the original image; None: :func:`default_intrinsics`.
-        batch_size: crops per forward pass.
+        model (nn.Module): from :func:`init_mesh_model` (uses ``model.cfg``'s test
+            pipeline).
+        img (str or os.PathLike or np.ndarray): image path, or (H, W, 3) BGR uint8 array.
+        bboxes (np.ndarray or Sequence, optional): (N, 4) boxes ``x1, y1, x2, y2`` in pixels
+            (a single box may be (4,)); None: the whole image is one box; an empty (0, 4)
+            array: no hands, [].
+        hand_sides (str or bool or Sequence, optional): None (all right hands), one flag for
+            all boxes, or one per box; a flag is 'left' / 'right' or a bool meaning *is
+            left*.
+        cam_K (np.ndarray or Sequence, optional): (3, 3) intrinsics of the original image;
+            None: :func:`default_intrinsics`.
+        batch_size (int): crops per forward pass.
 
     Returns:
-        One dict per box, in box order, everything in the original image and camera frame
-        (OpenCV: x right, y down, z forward; metres; continuous pixel coordinates):
-        ``bbox`` (4,), ``hand_side``, ``keypoints`` (21, 2) pixels, ``keypoints_3d``
+        List[Dict[str, Any]]: one dict per box, in box order, everything in the original
+        image and camera frame (OpenCV: x right, y down, z forward; metres; continuous pixel
+        coordinates): ``bbox`` (4,), ``hand_side``, ``keypoints`` (21, 2) pixels, ``keypoints_3d``
         (21, 3), ``vertices`` (778, 3), ``faces`` (F, 3) with outward winding for this
         hand (reversed for left hands), ``cam_t`` (3,) root joint position, ``cam`` (3,)
         the weak-perspective (s, tx, ty) of the crop, ``cam_K`` (3, 3) the K used,
@@ -155,6 +202,11 @@ def inference_mesh_model(model, img, bboxes=None, hand_sides=None, cam_K=None,
         model's parameters of the mirrored hand (what the model estimated); the left MANO
         model's pose is that with the y and z components of every joint's axis-angle
         negated (MANO's left hand is the x-mirror of its right hand).
+
+    Raises:
+        InferenceInputError: the model has no ``cfg``, ``batch_size`` < 1, or a bad image,
+            box, hand side or K (see ``apis.checks``).
+        FileNotFoundError: the image path is not a file.
     """
     from mmcv.transforms import Compose
     from mmengine.dataset import pseudo_collate

@@ -1,10 +1,11 @@
 """One clear error for a dataset root that does not match its expected layout."""
+from ..utils.errors import UserInputError
 
 
-class DatasetLayoutError(FileNotFoundError):
+class DatasetLayoutError(UserInputError, FileNotFoundError):
     """Raised when a dataset root is missing files or has inconsistent counts.
 
-    A FileNotFoundError, so the tools report it on one line.
+    A ``UserInputError`` (the tools report it on one line) and a ``FileNotFoundError``.
     """
 
 

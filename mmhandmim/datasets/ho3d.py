@@ -22,7 +22,7 @@ from ..hand_model.keypoints import convert_keypoints
 from ..utils.cache import cached_arrays
 from .errors import layout_error
 from .mesh_base import HandMeshBaseDataset
-from .transforms.camera_geometry import GL_TO_CV, rotate_posed_hand
+from ..structures import GL_TO_CV, rotate_posed_hand
 
 EXPECTED_TREE = ('train.txt, evaluation.txt, {train,evaluation}/<SEQ>/rgb/<frame>.png|jpg, '
                  '{train,evaluation}/<SEQ>/meta/<frame>.pkl')

@@ -22,7 +22,7 @@ from mmengine.dataset import BaseDataset
 from mmpose.datasets.datasets.utils import parse_pose_metainfo
 
 from ..hand_model.keypoints import convert_keypoints
-from .transforms.camera_geometry import project
+from ..structures import project
 from .unlabeled_hands import ImageLoadError
 
 NUM_KEYPOINTS = 21

@@ -32,6 +32,7 @@ from typing import Dict, List
 import cv2
 import numpy as np
 
+from ..utils.errors import UserInputError
 from .errors import DatasetLayoutError
 
 SOURCE_KINDS = ('coco-wholebody', 'freihand', 'ho3d', 'youtube3d', 'image-list')
@@ -57,7 +58,7 @@ class PretrainSourceError(DatasetLayoutError):
     """A pre-training source whose files are missing or unreadable (one clear line)."""
 
 
-class PretrainAnnotationError(ValueError):
+class PretrainAnnotationError(UserInputError, ValueError):
     """An annotation or list file with unexpected content (one clear line)."""
 
 

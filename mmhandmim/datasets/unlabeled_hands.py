@@ -24,10 +24,12 @@ from mmengine.fileio import get
 from mmengine.logging import MMLogger
 from mmpretrain.registry import DATASETS, TRANSFORMS
 
+from ..utils.errors import UserInputError
+
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
 
 
-class ImageLoadError(IOError):
+class ImageLoadError(UserInputError, IOError):
     """An image file that cannot be read or decoded; ``path`` names it.
 
     ``ImageLoadError(message)`` (one argument, as torch's DataLoader re-raises a worker's

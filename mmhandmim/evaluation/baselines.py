@@ -25,7 +25,9 @@ from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
-from .functional import PROTOCOLS, evaluate_hand_mesh
+from .functional import evaluate_hand_mesh
+from .functional._array import ArrayLike
+from .protocol_space import check_protocol, to_benchmark
 
 #: baseline names, in table order
 BASELINE_NAMES = ('constant', 'mean_pose')
@@ -44,7 +46,7 @@ Hand = Tuple[np.ndarray, np.ndarray]  # (21, 3) keypoints in FreiHAND order, (V,
 
 
 def build_baseline_mano(mano: Union[Mapping, Any], protocol: str = 'freihand',
-                        where: str = 'baselines.mano'):
+                        where: str = 'baselines.mano') -> 'torch.nn.Module':
     """The hand model the baselines are decoded with: a ``MANOLayer`` config dict or layer.
 
     A dict may omit ``flat_hand_mean`` and ``fingertip_ids``: they default to the benchmark's
@@ -52,11 +54,20 @@ def build_baseline_mano(mano: Union[Mapping, Any], protocol: str = 'freihand',
     tips, as HO3D's own MANO code). ``keypoint_order`` is always 'freihand': the predictions
     are converted to the benchmark's order as the model's are.
 
+    Args:
+        mano (Mapping or torch.nn.Module): a ``MANOLayer`` config dict (another registered
+            hand model ``type`` is built in the mmpose scope), or a layer, returned as is.
+        protocol (str): 'freihand' or 'ho3d' (the defaults above).
+        where (str): where ``mano`` comes from, for the messages.
+
+    Returns:
+        torch.nn.Module: the hand model layer, with ``keypoint_order='freihand'``.
+
     Raises:
         ValueError: one line naming ``where`` (unknown arguments, missing model file, a layer
             with another keypoint order).
     """
-    _protocol_space(protocol)  # checks it, and imports the conversion before any timing
+    check_protocol(protocol)
     from torch import nn
     if isinstance(mano, nn.Module):
         if getattr(mano, 'keypoint_order', None) != 'freihand':
@@ -87,8 +98,16 @@ def build_baseline_mano(mano: Union[Mapping, Any], protocol: str = 'freihand',
 
 def load_mean_params(source: Union[str, os.PathLike, Mapping],
                      num_betas: int = 10) -> Dict[str, np.ndarray]:
-    """``pose6d`` (16, 6) and ``betas`` (num_betas,) as float64, from the .npz that
-    ``tools/misc/compute_mean_mano_params.py`` writes (or a mapping with those arrays).
+    """Read the training set's mean MANO parameters as float64 arrays.
+
+    Args:
+        source (str or os.PathLike or Mapping): the .npz that
+            ``tools/misc/compute_mean_mano_params.py`` writes (or a mapping with those
+            arrays).
+        num_betas (int): the hand model's number of shape parameters.
+
+    Returns:
+        Dict[str, np.ndarray]: ``pose6d`` (16, 6) and ``betas`` (num_betas,).
 
     Raises:
         ValueError: one line naming the file and what was expected (missing file or key,
@@ -135,63 +154,102 @@ def _decode(mano, pose, betas=None) -> Hand:
             out['vertices'][0].double().cpu().numpy())
 
 
-def constant_hand(mano) -> Hand:
-    """The hand model's zero pose (48 zeros, ``hands_mean`` applied as the layer does) with
-    zero betas, as the head's fallback start: ``mano(mano.pose_to_rotmat(zeros))``."""
+def constant_hand(mano: 'torch.nn.Module') -> Hand:
+    """The hand model's zero pose with zero betas, as the head's fallback start.
+
+    The zero pose is 48 zeros, ``hands_mean`` applied as the layer does:
+    ``mano(mano.pose_to_rotmat(zeros))``.
+
+    Args:
+        mano (torch.nn.Module): the hand model layer (:func:`build_baseline_mano`).
+
+    Returns:
+        Hand: (21, 3) FreiHAND-order keypoints and (V, 3) vertices, float64.
+    """
     import torch
     zero = torch.zeros(1, 3 * NUM_JOINTS, dtype=mano.v_template.dtype,
                        device=mano.v_template.device)
     return _decode(mano, mano.pose_to_rotmat(zero))
 
 
-def mean_pose_hand(mano, mean_params: Union[str, os.PathLike, Mapping]) -> Hand:
-    """The mean parameters (a file or ``load_mean_params``' dict) decoded as the head decodes
-    its parameters: ``mano(rot6d_to_matrix(pose6d), betas)``."""
+def mean_pose_hand(mano: 'torch.nn.Module', mean_params: Union[str, os.PathLike, Mapping]
+                   ) -> Hand:
+    """The mean parameters decoded as the head decodes its parameters.
+
+    That is ``mano(rot6d_to_matrix(pose6d), betas)``.
+
+    Args:
+        mano (torch.nn.Module): the hand model layer (:func:`build_baseline_mano`).
+        mean_params (str or os.PathLike or Mapping): a file or ``load_mean_params``' dict.
+
+    Returns:
+        Hand: (21, 3) FreiHAND-order keypoints and (V, 3) vertices, float64.
+
+    Raises:
+        ValueError: the mean parameters cannot be read (see :func:`load_mean_params`).
+    """
     import torch
 
-    from ..hand_model.rotation import rot6d_to_matrix
+    from ..structures import rot6d_to_matrix
     params = load_mean_params(mean_params, mano.num_betas)
     like = dict(dtype=mano.v_template.dtype, device=mano.v_template.device)
     rotmat = rot6d_to_matrix(torch.as_tensor(params['pose6d'], **like))[None]
     return _decode(mano, rotmat, torch.as_tensor(params['betas'], **like)[None])
 
 
-def baseline_hands(mano, mean_params: Union[None, str, os.PathLike, Mapping] = None
+def baseline_hands(mano: 'torch.nn.Module',
+                   mean_params: Union[None, str, os.PathLike, Mapping] = None
                    ) -> Dict[str, Hand]:
-    """``{name: (keypoints, vertices)}``: the constant hand, and the mean pose when
-    ``mean_params`` is given. The layer runs once per baseline, whatever the sample count."""
+    """The baselines' hands: the constant hand, and the mean pose when ``mean_params`` is given.
+
+    The layer runs once per baseline, whatever the sample count.
+
+    Args:
+        mano (torch.nn.Module): the hand model layer (:func:`build_baseline_mano`).
+        mean_params (str or os.PathLike or Mapping, optional): see :func:`mean_pose_hand`.
+
+    Returns:
+        Dict[str, Hand]: ``{name: (keypoints, vertices)}``.
+    """
     hands = {'constant': constant_hand(mano)}
     if mean_params is not None:
         hands['mean_pose'] = mean_pose_hand(mano, mean_params)
     return hands
 
 
-def _protocol_space(protocol):
-    # HandMeshMetric owns the benchmarks' joint order and frame; imported here so that this
-    # module stays numpy-only until a baseline is placed
-    from .metrics.hand_mesh_metric import PROTOCOL_SPACE
-    return PROTOCOL_SPACE[_check_protocol(protocol)]
+def place_hand(hand: Hand, gt_xyz: ArrayLike, protocol: str = 'freihand') -> Hand:
+    """One hand as a prediction for every sample of ``gt_xyz``.
 
+    The hand is converted like the model's predictions (``HandMeshMetric``), then translated
+    so that its root joint lies on each sample's GT root joint.
 
-def place_hand(hand: Hand, gt_xyz, protocol: str = 'freihand') -> Hand:
-    """One hand as a prediction for every sample of ``gt_xyz`` ((N, 21, 3), the benchmark's
-    order and frame): converted like the model's predictions (``HandMeshMetric``), then
-    translated so that its root joint lies on each sample's GT root joint.
+    Args:
+        hand (Hand): (21, 3) FreiHAND-order keypoints and (V, 3) vertices, OpenCV frame.
+        gt_xyz (ArrayLike): (N, 21, 3) ground-truth joints, the benchmark's order and frame.
+        protocol (str): 'freihand' or 'ho3d'.
 
-    Returns (N, 21, 3) keypoints and (N, V, 3) vertices, float64.
+    Returns:
+        Hand: (N, 21, 3) keypoints and (N, V, 3) vertices, float64.
     """
-    from ..hand_model.keypoints import convert_keypoints
-    order, frame = _protocol_space(protocol)
-    xyz, verts = np.asarray(hand[0], np.float64), np.asarray(hand[1], np.float64)
-    xyz, verts = convert_keypoints(xyz @ frame.T, 'freihand', order), verts @ frame.T
+    xyz, verts = to_benchmark(np.asarray(hand[0], np.float64), np.asarray(hand[1], np.float64),
+                              protocol)
     gt_root = np.asarray(gt_xyz, np.float64)[:, ROOT:ROOT + 1]  # (N, 1, 3)
     shift = gt_root - xyz[ROOT]
     return xyz[None] + shift, verts[None] + shift
 
 
-def evaluate_baselines(hands: Mapping[str, Hand], gt_xyz, gt_verts,
+def evaluate_baselines(hands: Mapping[str, Hand], gt_xyz: ArrayLike, gt_verts: ArrayLike,
                        protocol: str = 'freihand') -> Dict[str, Dict[str, float]]:
     """``{name: evaluate_hand_mesh scores}`` of each hand placed on every sample.
+
+    Args:
+        hands (Mapping[str, Hand]): as :func:`baseline_hands` returns them.
+        gt_xyz (ArrayLike): (N, 21, 3) ground-truth joints, the benchmark's order and frame.
+        gt_verts (ArrayLike): (N, V, 3) ground-truth vertices.
+        protocol (str): 'freihand' or 'ho3d'.
+
+    Returns:
+        Dict[str, Dict[str, float]]: the scores of each baseline.
 
     Raises:
         ValueError: the ground truth is malformed, or its vertex count differs from the
@@ -210,7 +268,16 @@ def evaluate_baselines(hands: Mapping[str, Hand], gt_xyz, gt_verts,
 
 
 def model_over_constant(model_scores: Mapping, baseline_scores: Mapping) -> Optional[float]:
-    """The model's PA-MPJPE as a fraction of the constant hand's (< 1: it beats it)."""
+    """The model's PA-MPJPE as a fraction of the constant hand's (< 1: it beats it).
+
+    Args:
+        model_scores (Mapping): the model's (or any) ``evaluate_hand_mesh`` scores.
+        baseline_scores (Mapping): :func:`evaluate_baselines`' result.
+
+    Returns:
+        float, optional: the ratio; None without a constant-hand PA-MPJPE (or a zero one) or
+        a model PA-MPJPE.
+    """
     const = baseline_scores.get('constant', {}).get('pa_mpjpe')
     if not const or model_scores is None or 'pa_mpjpe' not in model_scores:
         return None
@@ -219,8 +286,18 @@ def model_over_constant(model_scores: Mapping, baseline_scores: Mapping) -> Opti
 
 def format_comparison(model_scores: Optional[Mapping],
                       baseline_scores: Mapping[str, Mapping]) -> str:
-    """Rows: the model (if given) and each baseline; columns: PA-MPJPE, PA-MPVPE, MPJPE,
-    MPVPE (mm) and PA-MPJPE relative to the constant hand's."""
+    """A comparison table of the model and the baselines.
+
+    Rows: the model (if given) and each baseline; columns: PA-MPJPE, PA-MPVPE, MPJPE,
+    MPVPE (mm) and PA-MPJPE relative to the constant hand's.
+
+    Args:
+        model_scores (Mapping, optional): the model's ``evaluate_hand_mesh`` scores.
+        baseline_scores (Mapping[str, Mapping]): :func:`evaluate_baselines`' result.
+
+    Returns:
+        str: the table, with a closing note on units and the placement.
+    """
     rows = ([('model', model_scores)] if model_scores is not None else [])
     rows += [(BASELINE_LABELS.get(name, name), s) for name, s in baseline_scores.items()]
     width = max(len(label) for label, _ in rows)
@@ -233,12 +310,6 @@ def format_comparison(model_scores: Optional[Mapping],
                      (f'{ratio:>{len(ratio_head)}.3f}' if ratio is not None else ''))
     lines.append(f'(errors in mm; {PLACEMENT_NOTE})')
     return os.linesep.join(lines)
-
-
-def _check_protocol(protocol):
-    if protocol not in PROTOCOLS:
-        raise ValueError(f'protocol must be one of {PROTOCOLS}, got {protocol!r}')
-    return protocol
 
 
 def _one_line(exc):

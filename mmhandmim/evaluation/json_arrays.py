@@ -11,6 +11,9 @@ errors, numbers separated only by blanks) makes ``parse_array_list`` return None
 caller falls back to ``json`` for an exact diagnosis. Known leniency: number spellings that
 JSON forbids but a float parser reads the obvious way ('+1', '01', '1.') are accepted.
 """
+import mmap
+from typing import List, Optional, Union
+
 import numpy as np
 import pyarrow as pa
 from pyarrow import csv as pa_csv
@@ -113,17 +116,20 @@ def _split_top_level(skel):
     return parts
 
 
-def parse_array_list(raw, top_level_list=True):
+def parse_array_list(raw: Union[bytes, mmap.mmap], top_level_list: bool = True
+                     ) -> Optional[Union[List[np.ndarray], np.ndarray]]:
     """Parse JSON text into float64 arrays without building Python objects.
 
     Args:
-        raw: the file's bytes (or a read-only ``mmap`` of the file).
-        top_level_list: True when the text is a list of rectangular arrays (``pred.json``:
-            ``[xyz_list, verts_list]``); False when the text is one rectangular array.
+        raw (bytes or mmap.mmap): the file's bytes (or a read-only ``mmap`` of the file).
+        top_level_list (bool): True when the text is a list of rectangular arrays
+            (``pred.json``: ``[xyz_list, verts_list]``); False when the text is one
+            rectangular array.
 
     Returns:
-        list of float64 arrays (or a single array when ``top_level_list`` is False), or None
-        when the text is not of that simple form (the caller then uses ``json``).
+        List[np.ndarray] or np.ndarray, optional: list of float64 arrays (or a single array
+        when ``top_level_list`` is False), or None when the text is not of that simple form
+        (the caller then uses ``json``).
     """
     skel = b''.join(piece.translate(None, _NUMBER_AND_SPACE) for piece in _pieces(raw, _PIECE))
     parts = _split_top_level(skel) if top_level_list else [skel]

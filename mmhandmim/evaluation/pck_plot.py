@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+from typing import Any, Dict, Mapping
 
 #: (title, [(curve key, AUC key, label)]) per panel; missing curves (st_j) are skipped
 PANELS = (('Joints', (('j', 'auc_j', 'unaligned'), ('pa_j', 'pa_auc_j', 'Procrustes'),
@@ -17,8 +18,14 @@ PANELS = (('Joints', (('j', 'auc_j', 'unaligned'), ('pa_j', 'pa_auc_j', 'Procrus
           ('Mesh vertices', (('v', 'auc_v', 'unaligned'), ('pa_v', 'pa_auc_v', 'Procrustes'))))
 
 
-def plot_pck_curves(metrics, path):
-    """Two panels (joints, mesh), unaligned and aligned PCK curves with their AUC."""
+def plot_pck_curves(metrics: Mapping[str, Any], path: str) -> None:
+    """Two panels (joints, mesh), unaligned and aligned PCK curves with their AUC.
+
+    Args:
+        metrics (Mapping[str, Any]): ``evaluate_hand_mesh``'s result with ``pck_curves``
+            (or :func:`plot_payload`'s dict).
+        path (str): the PNG file.
+    """
     # Figure + the Agg canvas directly: file output only, and pyplot's import is skipped
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -40,8 +47,16 @@ def plot_pck_curves(metrics, path):
     fig.savefig(path, dpi=100)
 
 
-def plot_payload(metrics, path):
-    """What ``plot_pck_curves`` reads from ``metrics``, as JSON-ready lists and floats."""
+def plot_payload(metrics: Mapping[str, Any], path: str) -> Dict[str, Any]:
+    """What ``plot_pck_curves`` reads from ``metrics``, as JSON-ready lists and floats.
+
+    Args:
+        metrics (Mapping[str, Any]): ``evaluate_hand_mesh``'s result with ``pck_curves``.
+        path (str): the PNG file, stored as ``path``.
+
+    Returns:
+        Dict[str, Any]: the AUCs, ``pck_curves`` and ``path``.
+    """
     curves = {k: [float(x) for x in v] for k, v in metrics['pck_curves'].items()}
     aucs = {auc_key: float(metrics[auc_key]) for _, series in PANELS
             for _, auc_key, _ in series if auc_key in metrics}
@@ -51,13 +66,21 @@ def plot_payload(metrics, path):
 class PlotProcess:
     """``python pck_plot.py`` started now; ``plot`` hands it the curves and waits for it."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._proc = subprocess.Popen([sys.executable, os.path.abspath(__file__)],
                                       stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                       stderr=subprocess.PIPE)
 
-    def plot(self, metrics, path):
-        """Draw ``path``; raises OSError with the helper's last error line if it failed."""
+    def plot(self, metrics: Mapping[str, Any], path: str) -> None:
+        """Draw ``path`` in the helper, and wait for it.
+
+        Args:
+            metrics (Mapping[str, Any]): ``evaluate_hand_mesh``'s result with ``pck_curves``.
+            path (str): the PNG file.
+
+        Raises:
+            OSError: the helper failed (with its last error line).
+        """
         payload = json.dumps(plot_payload(metrics, os.path.abspath(path))).encode()
         try:
             _, err = self._proc.communicate(payload)
@@ -67,7 +90,7 @@ class PlotProcess:
             lines = err.decode(errors='replace').strip().splitlines() or ['no message']
             raise OSError(f'plot helper failed ({self._proc.returncode}): {lines[-1]}')
 
-    def close(self):
+    def close(self) -> None:
         """Stop the helper when no plot is wanted (the evaluation failed)."""
         if self._proc.poll() is None:
             self._proc.kill()

@@ -8,16 +8,19 @@ import json
 import mmap
 import os
 import zipfile
+from typing import Tuple, Union
 
 import numpy as np
 
+from ..utils.atomic_io import atomic_output, atomic_write_text
 from ..utils.cache import cached_arrays
-from .functional._array import empty_array
+from ..utils.errors import UserInputError
+from .functional._array import ArrayLike, empty_array
 from .functional.validation import check_points
 from .json_arrays import parse_array_list
 
 
-class SubmissionError(ValueError):
+class SubmissionError(UserInputError, ValueError):
     """A prediction or ground-truth file that cannot be evaluated; the message says why."""
 
 
@@ -106,12 +109,21 @@ def _arrays_from(raw, where, top_level_list):
             _entries_to_array(data[1], 'verts_list', where)]
 
 
-def load_prediction(path):
+def load_prediction(path: Union[str, os.PathLike]) -> Tuple[np.ndarray, np.ndarray]:
     """Read ``pred.json`` (or a .zip holding it) into float64 (N, J, 3), (N, V, 3) arrays.
 
     Checks the structure (two lists of equally many (K, 3) entries) and finiteness; the sample
     and vertex counts against the ground truth are checked by the evaluation.
-    Raises SubmissionError (a ValueError) with the file and the problem.
+
+    Args:
+        path (str or os.PathLike): ``pred.json``, or a .zip with ``pred.json`` at its root
+            (or a single .json member).
+
+    Returns:
+        Tuple[np.ndarray, np.ndarray]: joints (N, J, 3) and vertices (N, V, 3).
+
+    Raises:
+        SubmissionError: (a ValueError) with the file and the problem.
     """
     raw, where = _read_bytes(path)
     arrays = _arrays_from(raw, where, top_level_list=True)
@@ -144,11 +156,23 @@ def _parse_gt(paths):
     return arrays
 
 
-def load_gt(gt_dir, split='evaluation', use_cache=True):
+def load_gt(gt_dir: Union[str, os.PathLike], split: str = 'evaluation',
+            use_cache: bool = True) -> Tuple[np.ndarray, np.ndarray]:
     """Read ``{split}_xyz.json`` and ``{split}_verts.json`` from ``gt_dir`` as float64 arrays.
 
     The ground truth is the same for every evaluation, so it is parsed once and kept as
     ``.npy`` files in the package cache (keyed by the files' paths, sizes and times).
+
+    Args:
+        gt_dir (str or os.PathLike): the folder of the two files.
+        split (str): the files' prefix.
+        use_cache (bool): use (and fill) the package cache; False: always parse.
+
+    Returns:
+        Tuple[np.ndarray, np.ndarray]: joints (N, J, 3) and vertices (N, V, 3).
+
+    Raises:
+        SubmissionError: a file is missing or malformed, or the two sample counts differ.
     """
     paths = [os.path.join(gt_dir, f'{split}_{kind}.json') for kind in ('xyz', 'verts')]
     missing = [p for p in paths if not os.path.isfile(p)]
@@ -179,15 +203,24 @@ def _read_copy(memmap):
     return out
 
 
-def write_submission(xyz, verts, out_dir, overwrite=False):
+def write_submission(xyz: ArrayLike, verts: ArrayLike, out_dir: str,
+                     overwrite: bool = False) -> Tuple[str, str]:
     """Write ``pred.json`` and ``pred.zip`` (``pred.json`` at the zip root) into ``out_dir``.
 
+    Both files are written atomically: an interrupted run leaves no half-written file.
+
     Args:
-        xyz: (N, 21, 3) joints, verts: (N, V, 3) vertices, metres, dataset camera frame.
-        overwrite: replace existing files (otherwise FileExistsError).
+        xyz (ArrayLike): (N, 21, 3) joints, metres, dataset camera frame.
+        verts (ArrayLike): (N, V, 3) vertices, metres, dataset camera frame.
+        out_dir (str): the output folder (created).
+        overwrite (bool): replace existing files (otherwise FileExistsError).
 
     Returns:
-        (json_path, zip_path)
+        Tuple[str, str]: ``(json_path, zip_path)``.
+
+    Raises:
+        ValueError: malformed or non-finite arrays, or different sample counts.
+        FileExistsError: a file exists and ``overwrite`` is False.
     """
     xyz = check_points(xyz, 'xyz')
     verts = check_points(verts, 'verts', num_samples=xyz.shape[0])
@@ -200,17 +233,11 @@ def write_submission(xyz, verts, out_dir, overwrite=False):
                                   '(pass overwrite=True)')
     os.makedirs(out_dir, exist_ok=True)
     text = json.dumps([xyz.tolist(), verts.tolist()])
-    # write to temporary names first so an interrupted run leaves no half-written file
-    for path, writer in ((json_path, _write_text), (zip_path, _write_zip)):
-        tmp = path + '.tmp'
-        writer(tmp, text)
-        os.replace(tmp, path)
+    # atomic: an interrupted run leaves no half-written file
+    atomic_write_text(text, json_path)
+    with atomic_output(zip_path) as tmp:
+        _write_zip(tmp, text)
     return json_path, zip_path
-
-
-def _write_text(path, text):
-    with open(path, 'w') as f:
-        f.write(text)
 
 
 def _write_zip(path, text):

@@ -128,15 +128,12 @@ def convert_keypoints(x, src: str, dst: str):
 
 
 def fingertip_ids(convention: str) -> Tuple[int, ...]:
-    """Fingertip vertex ids (thumb, index, middle, ring, pinky) of a named convention.
+    """Fingertip vertex ids (thumb, index, middle, ring, pinky) of a named MANO convention.
 
-    ``'standin'`` gives the procedural stand-in hand's own tips.
+    (``MANOLayer(fingertip_ids='standin')`` takes the stand-in's tips from its model file.)
     """
-    if convention == 'standin':
-        from .standin import STANDIN_FINGERTIP_IDS
-        return tuple(STANDIN_FINGERTIP_IDS)
     if convention not in FINGERTIP_VERTEX_IDS:
         raise ValueError(f'Unknown fingertip convention {convention!r}; expected one of '
-                         f"{sorted(FINGERTIP_VERTEX_IDS) + ['standin']}.")
+                         f'{sorted(FINGERTIP_VERTEX_IDS)}.')
     return FINGERTIP_VERTEX_IDS[convention]
 

@@ -10,9 +10,11 @@ import importlib
 import os
 import pickle
 from types import MappingProxyType
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, Optional
 
 import numpy as np
+
+from ..utils.errors import UserInputError
 
 MANO_URL = 'https://mano.is.tue.mpg.de'
 DEFAULT_MANO_DIR = os.path.join('data', 'mano')
@@ -70,7 +72,7 @@ def _record_class(module: str, name: str) -> type:
     return _RECORD_CLASSES[key]
 
 
-class MANOPickleError(pickle.UnpicklingError):
+class MANOPickleError(UserInputError, pickle.UnpicklingError):
     """A pickle ``MANOUnpickler`` refuses or cannot turn into arrays (its own message)."""
 
 
@@ -156,6 +158,10 @@ def _record_value_or_array(obj, where):
     return _record_value(obj, where) if isinstance(obj, ChumpyRecord) else np.asarray(obj)
 
 
+class MANONotFoundError(UserInputError, FileNotFoundError):
+    """No MANO model file where the config or the environment points."""
+
+
 def mano_not_found_message(path: str) -> str:
     return (
         f'MANO model file not found: {path!r}.\n'
@@ -169,22 +175,46 @@ def mano_not_found_message(path: str) -> str:
         'stand-in hand model, not MANO).')
 
 
+#: the metadata key that marks a MANO-format pickle as a stand-in hand model (not MANO); its
+#: value holds at least ``name`` and ``fingertip_ids`` (the model's own tip vertices)
+STANDIN_KEY = 'standin_info'
+
+#: ``model_path`` names that a provider resolves to a folder of MANO-format pickles; a hand
+#: model that is not MANO registers itself here (``mmhandmim.standin`` adds 'standin')
+_NAMED_MODELS: Dict[str, Callable[[], str]] = {}
+
+
+def register_named_model(name: str, provider: Callable[[], str]) -> None:
+    """Let ``model_path=name`` mean the folder ``provider()`` returns (built on demand)."""
+    _NAMED_MODELS[name] = provider
+
+
+def is_standin(data: Dict[str, Any]) -> bool:
+    """True when a loaded MANO-format dict is a stand-in (it carries ``STANDIN_KEY``)."""
+    return isinstance(data.get(STANDIN_KEY), dict)
+
+
 def resolve_mano_file(model_path: Optional[str] = None, is_rhand: bool = True) -> str:
     """Path of the MANO pickle for ``model_path`` (a directory or a .pkl file).
 
-    ``None`` means ``$MMHANDMIM_MANO_DIR`` if set, else ``data/mano``; ``'standin'`` means the
-    stand-in hand model's cache directory. Raises FileNotFoundError with set-up instructions.
+    ``None`` means ``$MMHANDMIM_MANO_DIR`` if set, else ``data/mano``; a registered name
+    (``'standin'``: the stand-in hand model's cache directory) means its provider's folder.
+
+    Raises:
+        FileNotFoundError: no such file, with set-up instructions.
     """
     if model_path is None:
         model_path = os.environ.get(MANO_DIR_ENV) or DEFAULT_MANO_DIR
-    if model_path == 'standin':
-        from .standin import standin_mano_dir
-        model_path = standin_mano_dir()
+    if model_path in _NAMED_MODELS:
+        model_path = _NAMED_MODELS[model_path]()
+    elif model_path == 'standin':
+        raise MANONotFoundError("model_path='standin' is registered by mmhandmim.standin: "
+                                '`import mmhandmim` (or mmhandmim.standin) first')
     model_path = os.path.expanduser(str(model_path))
     path = (os.path.join(model_path, MANO_FILENAMES[bool(is_rhand)])
             if os.path.isdir(model_path) or not model_path.endswith('.pkl') else model_path)
     if not os.path.isfile(path):
-        raise FileNotFoundError(mano_not_found_message(path))
+        raise MANONotFoundError(mano_not_found_message(path))
     return path
 
 
@@ -200,7 +230,7 @@ def load_raw_mano(path: str) -> Dict[str, Any]:
         raise IsADirectoryError(f'{path!r} is a directory; pass a MANO_RIGHT.pkl/MANO_LEFT.pkl '
                                 'file, or use resolve_mano_file(dir, is_rhand).')
     if not os.path.isfile(path):
-        raise FileNotFoundError(mano_not_found_message(path))
+        raise MANONotFoundError(mano_not_found_message(path))
     with open(path, 'rb') as f:
         try:
             data = MANOUnpickler(f).load()

@@ -18,12 +18,11 @@ from smplx.lbs import lbs
 from smplx.utils import Struct
 from torch import nn
 
+from ..structures import axis_angle_to_matrix, rot6d_to_matrix
+from .handedness import check_handedness as check_side
 from .keypoints import DEFAULT_FINGERTIP_CONVENTION, check_order, conversion_index
 from .keypoints import fingertip_ids as named_fingertip_ids
-from .mano_io import check_mano_keys, load_mano_dict, resolve_mano_file
-from .rotation import axis_angle_to_matrix, rot6d_to_matrix
-from .handedness import check_handedness as check_side
-from .standin import STANDIN_KEY, is_standin
+from .mano_io import STANDIN_KEY, check_mano_keys, is_standin, load_mano_dict, resolve_mano_file
 
 NUM_JOINTS = 16
 
@@ -111,10 +110,12 @@ class MANOLayer(nn.Module):
         if fingertip_ids is None:
             ids = (data[STANDIN_KEY]['fingertip_ids'] if self.is_standin else
                    named_fingertip_ids(DEFAULT_FINGERTIP_CONVENTION[self.keypoint_order]))
-        elif isinstance(fingertip_ids, str):
-            if fingertip_ids == 'standin' and not self.is_standin:
+        elif fingertip_ids == 'standin':  # the tips the stand-in's own file names
+            if not self.is_standin:
                 raise ValueError("fingertip_ids='standin' names vertices of the stand-in hand "
                                  f'model (not MANO), but {self.model_file} is not the stand-in.')
+            ids = data[STANDIN_KEY]['fingertip_ids']
+        elif isinstance(fingertip_ids, str):
             ids = named_fingertip_ids(fingertip_ids)
         else:
             ids = fingertip_ids

@@ -22,7 +22,7 @@ from typing import Dict, List
 
 import numpy as np
 
-from .keypoints import FINGERS, MANO16_FINGER_CHAINS
+from ..hand_model.keypoints import FINGERS, MANO16_FINGER_CHAINS
 
 NUM_VERTICES = 778
 RING = 8                  # vertices per digit ring

@@ -11,7 +11,7 @@ from typing import Optional, Union
 
 import numpy as np
 
-from .keypoints import FINGERS, MANO16_FINGER_CHAINS
+from ..hand_model.keypoints import FINGERS, MANO16_FINGER_CHAINS
 
 NUM_BETAS = 10
 #: (lo, hi) in radians per chain position (proximal, middle, distal) and axis (flex, abd, twist)
@@ -31,7 +31,7 @@ _SPREAD = {'index': 0.5, 'middle': 0.0, 'ring': -0.5, 'pinky': -1.0}
 
 @lru_cache(maxsize=1)
 def _axes_and_limits():
-    from .standin_geometry import build_standin_mesh
+    from .geometry import build_standin_mesh
     frames = build_standin_mesh().digit_frames          # (5, 3 segments, rows along/lat/dors)
     axes = np.zeros((15, 3, 3))
     limits = np.zeros((15, 3, 2))

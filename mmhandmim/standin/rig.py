@@ -2,8 +2,8 @@
 import numpy as np
 import scipy.sparse as sp
 
-from .keypoints import FINGERS, MANO16_FINGER_CHAINS
-from .standin_geometry import NUM_VERTICES, StandinMesh
+from ..hand_model.keypoints import FINGERS, MANO16_FINGER_CHAINS
+from .geometry import NUM_VERTICES, StandinMesh
 
 # Half-width (m) of the region over which skinning blends from a bone to the next one.
 BLEND_HALF_WIDTH = (0.010, 0.009, 0.009)   # MCP/CMC, PIP/MCP, DIP/IP

@@ -1,9 +1,11 @@
-"""Rotation conversions (torch, batched over any leading dimensions).
+"""Rotations: conversions (torch, batched over any leading dimensions), the chordal mean and
+float64 numpy front-ends; the one owner of rotation maths in the package.
 
 pytorch3d is not a dependency; these follow the same maths. The 6D representation is Zhou et
 al. (CVPR 2019) as the paper defines it and HaMeR uses it: the first two *columns* of the
 rotation matrix, ``x[..., :3]`` = column 0 and ``x[..., 3:]`` = column 1.
 """
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -98,3 +100,39 @@ def rot6d_to_matrix(rot6d: torch.Tensor) -> torch.Tensor:
 def matrix_to_rot6d(matrix: torch.Tensor) -> torch.Tensor:
     """(..., 3, 3) -> (..., 6): the first two columns, column 0 first."""
     return torch.cat([matrix[..., :, 0], matrix[..., :, 1]], dim=-1)
+
+
+def project_to_so3(matrix: torch.Tensor) -> torch.Tensor:
+    """(..., 3, 3) matrices -> the nearest rotations in the Frobenius norm (SVD, det +1)."""
+    u, _, vh = torch.linalg.svd(matrix)
+    d = torch.det(u @ vh)
+    fix = torch.ones(matrix.shape[:-1], dtype=matrix.dtype, device=matrix.device)
+    fix[..., -1] = d.sign() + (d == 0).to(matrix.dtype)  # sign(0) would zero a column
+    return u @ torch.diag_embed(fix) @ vh
+
+
+def chordal_mean(rotmats: torch.Tensor) -> torch.Tensor:
+    """(N, ..., 3, 3) rotations -> (..., 3, 3) chordal L2 mean (SVD of the average)."""
+    return project_to_so3(rotmats.mean(0))
+
+
+# --- float64 numpy front-ends (data pipeline, generator, tools) ----------------------------
+def aa_to_mat(axis_angle) -> np.ndarray:
+    """(..., 3) axis-angle -> (..., 3, 3) float64 numpy rotation matrices."""
+    return axis_angle_to_matrix(torch.as_tensor(np.asarray(axis_angle, np.float64))).numpy()
+
+
+def mat_to_aa(matrix) -> np.ndarray:
+    """(..., 3, 3) rotation matrices -> (..., 3) float64 numpy axis-angle (angle in [0, pi])."""
+    return matrix_to_axis_angle(torch.as_tensor(np.asarray(matrix, np.float64))).numpy()
+
+
+def rotation_about(axis, angle: float) -> np.ndarray:
+    """3x3 rotation by ``angle`` radians about ``axis`` (any length)."""
+    axis = np.asarray(axis, np.float64)
+    return aa_to_mat(axis / np.linalg.norm(axis) * angle)
+
+
+def slerp(Ra: np.ndarray, Rb: np.ndarray, w: float) -> np.ndarray:
+    """Rotation a fraction ``w`` of the way from ``Ra`` to ``Rb`` (shortest arc)."""
+    return Ra @ aa_to_mat(w * mat_to_aa(Ra.T @ Rb))

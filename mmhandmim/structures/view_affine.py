@@ -2,11 +2,11 @@
 
 Convention (used by the multi-view transform, the pose alignment and the tests):
 
-* **Normalised coordinates.** A point at pixel position ``(x, y)`` of a ``W x H`` image (x to
-  the right, y down, pixel centres at integers as in OpenCV) has normalised coordinates
-  ``((2x + 1) / W - 1, (2y + 1) / H - 1)``. The image's outer edges are at -1 and +1 and its
-  centre is 0 (``align_corners=False`` of ``F.grid_sample``). Source coordinates are ``u``,
-  view coordinates ``v``.
+* **Normalised coordinates.** A point at continuous pixel position ``(x, y)`` of a ``W x H``
+  image (x to the right, y down, pixel ``i`` spanning ``[i, i + 1)``: the package's one pixel
+  convention, see ``camera``) has normalised coordinates ``(2x / W - 1, 2y / H - 1)``. The
+  image's outer edges are at -1 and +1 and its centre is 0 (``align_corners=False`` of
+  ``F.grid_sample``). Source coordinates are ``u``, view coordinates ``v``.
 * **View geometry** is a 2x3 affine ``G = [A | t]`` with ``v = A u + t``. A view is a crop of
   the source centred at ``c`` (normalised source coordinates) whose normalised extent is
   ``2 / s`` (``s = (s_x, s_y)``, the crop is stretched to the square view), turned by ``theta``
@@ -26,6 +26,8 @@ import math
 import numpy as np
 import torch
 
+from .image_warp import cv2_warp_matrix
+
 
 # --- building views (numpy, used by the data pipeline) -------------------------------------
 def make_view_affine(center, scale, angle_deg):
@@ -38,16 +40,20 @@ def make_view_affine(center, scale, angle_deg):
 
 def pixel_to_normalized_matrix(width, height):
     """3x3 matrix taking homogeneous pixel coordinates to normalised coordinates."""
-    return np.array([[2.0 / width, 0, 1.0 / width - 1], [0, 2.0 / height, 1.0 / height - 1],
-                     [0, 0, 1]])
+    return np.array([[2.0 / width, 0, -1.0], [0, 2.0 / height, -1.0], [0, 0, 1]])
 
 
-def cv2_warp_matrix(affine, src_size, dst_size):
-    """The 2x3 pixel-to-pixel matrix for ``cv2.warpAffine`` (sizes are ``(width, height)``)."""
+def view_pixel_warp(affine, src_size, dst_size):
+    """The 2x3 source-pixel -> view-pixel warp of a view (sizes are ``(width, height)``)."""
     to_norm = pixel_to_normalized_matrix(*src_size)
     to_pixel = np.linalg.inv(pixel_to_normalized_matrix(*dst_size))
     full = np.concatenate([np.asarray(affine, np.float64), [[0, 0, 1]]], 0)
     return (to_pixel @ full @ to_norm)[:2]
+
+
+def view_cv2_matrix(affine, src_size, dst_size):
+    """The matrix to give ``cv2.warpAffine`` to cut the view out of the source image."""
+    return cv2_warp_matrix(view_pixel_warp(affine, src_size, dst_size))
 
 
 # --- applying views (torch, vectorised; used by the model) ---------------------------------
@@ -77,15 +83,16 @@ def view_to_source(points: torch.Tensor, affine: torch.Tensor) -> torch.Tensor:
 
 
 def normalized_to_pixel(points, width, height):
-    """Inverse of the normalisation above (works for numpy arrays and tensors)."""
-    x = ((points[..., 0] + 1) * width - 1) / 2
-    y = ((points[..., 1] + 1) * height - 1) / 2
+    """Inverse of ``pixel_to_normalized`` (numpy arrays and tensors)."""
+    x = (points[..., 0] + 1) * width / 2
+    y = (points[..., 1] + 1) * height / 2
     stack = torch.stack if isinstance(points, torch.Tensor) else np.stack
     return stack([x, y], -1)
 
 
 def pixel_to_normalized(points, width, height):
-    x = (2 * points[..., 0] + 1) / width - 1
-    y = (2 * points[..., 1] + 1) / height - 1
+    """(..., 2) continuous pixel coordinates -> normalised coordinates."""
+    x = 2 * points[..., 0] / width - 1
+    y = 2 * points[..., 1] / height - 1
     stack = torch.stack if isinstance(points, torch.Tensor) else np.stack
     return stack([x, y], -1)

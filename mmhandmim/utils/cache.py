@@ -1,12 +1,14 @@
 """The package's on-disk cache (generated models, parsed annotation arrays).
 
-``$MMHANDMIM_CACHE`` overrides the default ``~/.cache/mmhandmim``. Writes are atomic (temp
-file + rename) so a killed process never leaves a truncated cache entry behind.
+``$MMHANDMIM_CACHE`` overrides the default ``~/.cache/mmhandmim``. Entries are published
+atomically (``atomic_io``) so a killed process never leaves a truncated one behind.
 """
 import hashlib
 import os
 
 import numpy as np
+
+from .atomic_io import atomic_directory
 
 CACHE_ENV = 'MMHANDMIM_CACHE'
 
@@ -33,14 +35,8 @@ def cached_arrays(name, sources, build, cache_dir=None):
     key = file_fingerprint(*sources)
     folder = os.path.join(cache_dir or os.path.join(cache_root(), 'arrays'), f'{name}-{key}')
     if not os.path.isdir(folder):
-        tmp = f'{folder}.tmp{os.getpid()}'
-        os.makedirs(tmp, exist_ok=True)
-        for k, v in build().items():
-            np.save(os.path.join(tmp, f'{k}.npy'), np.ascontiguousarray(v))
-        try:
-            os.replace(tmp, folder)
-        except OSError:  # another process finished first: use its copy
-            import shutil
-            shutil.rmtree(tmp, ignore_errors=True)
+        with atomic_directory(folder) as tmp:
+            for k, v in build().items():
+                np.save(os.path.join(tmp, f'{k}.npy'), np.ascontiguousarray(v))
     return {f[:-4]: np.load(os.path.join(folder, f), mmap_mode='r')
             for f in sorted(os.listdir(folder)) if f.endswith('.npy')}

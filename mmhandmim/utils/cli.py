@@ -4,12 +4,10 @@ import os
 import sys
 from contextlib import contextmanager
 
+from .errors import UserInputError
+
 #: set to 1 to see the full traceback of errors reported on one line
 DEBUG_ENV = 'MMHANDMIM_DEBUG'
-
-
-class UserInputError(Exception):
-    """An error in what the user gave us (paths, config values); reported on one line."""
 
 
 def load_config(path, cfg_options=None):
@@ -30,16 +28,6 @@ def set_work_dir(cfg, work_dir, config_path):
         cfg.work_dir = work_dir
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
-
-
-def build_runner(cfg):
-    """The Runner for ``cfg``, after the CPU-distributed set-up the stack needs (compat)."""
-    from mmengine.registry import RUNNERS
-    from mmengine.runner import Runner
-
-    from ..compat import init_cpu_distributed
-    init_cpu_distributed(cfg)
-    return Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
 
 
 def check_file(path, what):
@@ -89,16 +77,13 @@ def user_errors(prog):
     try:
         yield
     except UserInputError as exc:
+        # e.g. FiniteLossHook's NonFiniteLossError (exit 1: the run failed): the message
+        # names the iteration, the terms and the last checkpoint; a traceback adds nothing
+        _report(prog, exc, code=exc.exit_code)
+    except FileNotFoundError as exc:  # raised by mmengine/cv2/open for a path the user gave
         _report(prog, exc)
-    except FileNotFoundError as exc:
-        _report(prog, exc)
-    except FloatingPointError as exc:
-        # FiniteLossHook's NonFiniteLossError: the message names the iteration, the terms
-        # and the last checkpoint; a traceback adds nothing (exit 1: the run failed)
-        if type(exc).__name__ != 'NonFiniteLossError':
-            raise
-        _report(prog, exc, code=1)
     except KeyError as exc:
+        # mmengine's registry names an unknown `type=` only in its message
         if 'registry' in str(exc) and 'is not in the' in str(exc):
             _report(prog, exc, hint='unknown module type: check the spelling of `type=` in '
                     'the config and that custom_imports lists the package that registers it')

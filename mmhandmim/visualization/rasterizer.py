@@ -32,6 +32,8 @@ from typing import NamedTuple, Sequence, Tuple
 
 import torch
 
+from ..structures.camera import project
+
 __all__ = ['Fragments', 'SparseFragments', 'rasterize', 'rasterize_sparse',
            'check_mesh_inputs']
 
@@ -93,8 +95,7 @@ def _face_setup(vertices, faces, K, H, W, near):
     Kd = K.to(device=v.device, dtype=torch.float64)
     tri = v[faces]                                  # (F, 3, 3)
     z = tri[..., 2]
-    proj = tri @ Kd.T
-    uv = proj[..., :2] / proj[..., 2:3].clamp_min(1e-12)  # z <= near faces are dropped below
+    uv = project(tri, Kd, min_depth=1e-12)  # z <= near faces are dropped below
     x, y = uv[..., 0], uv[..., 1]
     # Twice the signed area; dividing by it makes barycentrics positive inside for either
     # winding, which is what lets both sides be drawn without a separate orientation test.

@@ -13,5 +13,5 @@ class DumpCentresHook(Hook):
 
     def after_train(self, runner):
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-        torch.save({k: v.detach().clone() for k, v in model.head.state_dict().items()},
+        torch.save({k: v.detach().clone() for k, v in model.distill_loss.state_dict().items()},
                    os.path.join(runner.work_dir, f'centres_rank{get_rank()}.pt'))

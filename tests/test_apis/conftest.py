@@ -33,7 +33,7 @@ def tiny_ckpt(tmp_path_factory):
 
 @pytest.fixture(scope='session')
 def freihand_tiny(tmp_path_factory):
-    from mmhandmim.datasets.generation import generate_freihand
+    from mmhandmim.standin.generation import generate_freihand
     root = tmp_path_factory.mktemp('freihand_tiny')
     generate_freihand(str(root), num_train=2, num_eval=3, versions=1, img_size=96, seed=3,
                       progress=False)

@@ -8,7 +8,7 @@ from mmengine.dataset import pseudo_collate
 
 from mmhandmim.apis import (DEFAULT_FOCAL_FACTOR, InferenceInputError, inference_mesh_model,
                             init_mesh_model)
-from mmhandmim.datasets.transforms.camera_geometry import project
+from mmhandmim.structures import project
 
 from .conftest import tiny_config
 

@@ -252,7 +252,7 @@ FROZEN = [c for c in MESH_DIR_CONFIGS if '_frozen-k' in c]
 def gen_roots(tmp_path_factory):
     """Tiny generated FreiHAND (96 px) and HO3D roots; the HO3D evaluation ground truth is
     removed, as in the real HO3D v2 download."""
-    from mmhandmim.datasets.generation import StandinHands, generate_freihand, generate_ho3d
+    from mmhandmim.standin.generation import StandinHands, generate_freihand, generate_ho3d
     hands = StandinHands()
     fr, ho = tmp_path_factory.mktemp('fh'), tmp_path_factory.mktemp('ho3d')
     generate_freihand(str(fr), num_train=4, num_eval=2, versions=1, img_size=96, seed=3,

@@ -20,7 +20,7 @@ IMG, INPUT, HEATMAP = 64, 64, 16  # generated image side, network input, heatmap
 
 @pytest.fixture(scope='module')
 def freihand_root(tmp_path_factory):
-    from mmhandmim.datasets.generation import generate_freihand
+    from mmhandmim.standin.generation import generate_freihand
     root = tmp_path_factory.mktemp('freihand2d')
     generate_freihand(str(root), num_train=4, num_eval=2, versions=1, img_size=IMG, seed=5,
                       progress=False)

@@ -4,7 +4,7 @@ import pytest
 
 @pytest.fixture(scope='session')
 def mesh_roots(tmp_path_factory):
-    from mmhandmim.datasets.generation import (StandinHands, generate_freihand,
+    from mmhandmim.standin.generation import (StandinHands, generate_freihand,
                                                generate_ho3d)
     hands = StandinHands()
     fr = tmp_path_factory.mktemp('freihand')

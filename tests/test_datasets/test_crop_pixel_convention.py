@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from mmhandmim.datasets.transforms import MeshTopdownAffine
-from mmhandmim.datasets.transforms.camera_geometry import project
+from mmhandmim.structures import project
 
 
 def blob_image(size, centre, sigma=2.0):

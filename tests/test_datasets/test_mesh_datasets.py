@@ -12,7 +12,7 @@ import torch
 
 import mmhandmim  # noqa: F401
 from mmhandmim.datasets import FreiHANDMeshDataset, HO3DMeshDataset
-from mmhandmim.datasets.transforms.camera_geometry import GL_TO_CV, project
+from mmhandmim.structures import GL_TO_CV, project
 from mmhandmim.hand_model import MANOLayer, convert_keypoints
 
 AUG_PIPELINE = [

@@ -15,7 +15,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 @pytest.fixture(scope='session')
 def unlabeled_crops(tmp_path_factory):
     """16 stand-in hand crops (96 px) in the pre-training list layout."""
-    from mmhandmim.datasets.generation import generate_unlabeled
+    from mmhandmim.standin.generation import generate_unlabeled
     root = tmp_path_factory.mktemp('dist_unlabeled')
     generate_unlabeled(str(root), num=16, img_size=96, seed=0, progress=False)
     return str(root)
@@ -24,7 +24,7 @@ def unlabeled_crops(tmp_path_factory):
 @pytest.fixture(scope='session')
 def freihand_16(tmp_path_factory):
     """FreiHAND layout, 16 training and 8 evaluation images (96 px, one rendering)."""
-    from mmhandmim.datasets.generation import generate_freihand
+    from mmhandmim.standin.generation import generate_freihand
     root = tmp_path_factory.mktemp('dist_freihand')
     generate_freihand(str(root), num_train=16, num_eval=8, versions=1, img_size=96, seed=2,
                       progress=False)

@@ -75,7 +75,8 @@ def test_handmim_demo_kill_resume_bit_identical(unlabeled_crops, tmp_path):
     opts = [f'train_dataloader.dataset.data_root={unlabeled_crops}'] + SHRINK
     ckpt, full, resumed = kill_and_resume(HANDMIM_DEMO, tmp_path, opts)
     state = ckpt['state_dict']
-    assert {'head.center', 'head.patch_center', 'teacher.neck.last_layer.weight_v'} <= set(state)
+    assert {'distill_loss.center', 'distill_loss.patch_center',
+            'teacher.projection_head.last_layer.weight_v'} <= set(state)
     # the schedule hooks were active in the compared part: last-layer frozen in epoch 1 only,
     # temperature warm-up 0.04 -> 0.07, teacher momentum increasing
     assert 'teacher_temp: 0.0700' in resumed.output and 'teacher_temp: 0.0400' in full.output

@@ -9,8 +9,8 @@ import sys
 import pytest
 import torch
 
-from mmhandmim.utils.checkpoint import (atomic_write_bytes, find_latest_checkpoint,
-                                        is_complete_checkpoint)
+from mmhandmim.engine.checkpoint import find_latest_checkpoint, is_complete_checkpoint
+from mmhandmim.utils.atomic_io import atomic_write_bytes
 from tests.helpers.image_folders import make_shape_folder
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

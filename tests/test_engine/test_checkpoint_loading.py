@@ -14,8 +14,8 @@ from mmengine.model import BaseModule
 from mmengine.runner.checkpoint import CheckpointLoader, _load_checkpoint
 from torch import nn
 
-from mmhandmim.utils import checkpoint as ckpt_utils
-from mmhandmim.utils.checkpoint import (TRUST_ENV, UnsafeCheckpointError,
+from mmhandmim.engine import checkpoint as ckpt_utils
+from mmhandmim.engine.checkpoint import (TRUST_ENV, UnsafeCheckpointError,
                                         find_latest_checkpoint, load_checkpoint_file)
 
 from .toy import captured_log
@@ -192,7 +192,7 @@ def test_extract_tool_refuses_untrusted_pickles(tmp_path):
     tool = _extract_tool()
     path = tmp_path / 'evil.pth'
     torch.save({'state_dict': {}, 'x': Payload()}, path)
-    from mmhandmim.utils.cli import UserInputError
+    from mmhandmim.utils.errors import UserInputError
     with pytest.raises(UserInputError, match='refusing to load'):
         tool.extract(str(path), str(tmp_path / 'out.pth'))
     assert CALLS == []

@@ -72,7 +72,7 @@ def test_unlabeled_skip_gives_up_when_nothing_is_readable(tmp_path):
 
 @pytest.fixture(scope='module')
 def freihand_root(tmp_path_factory):
-    from mmhandmim.datasets.generation import StandinHands, generate_freihand
+    from mmhandmim.standin.generation import StandinHands, generate_freihand
     root = tmp_path_factory.mktemp('freihand')
     generate_freihand(str(root), num_train=2, num_eval=1, versions=1, img_size=64, seed=1,
                       progress=False, hands=StandinHands())

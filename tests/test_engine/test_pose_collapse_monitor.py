@@ -14,7 +14,8 @@ from .toy import captured_log
 
 def _run(losses, mode='eq4', weight=1.0, warmup=10, window=20):
     model = SimpleNamespace(use_pose_alignment=True, pose_alignment=SimpleNamespace(mode=mode),
-                            loss_weights=dict(pose=weight), neck=SimpleNamespace(out_dim=512),
+                            loss_weights=dict(pose=weight),
+                            projection_head=SimpleNamespace(out_dim=512),
                             last_image_share=torch.tensor(0.51))
     logger = MMLogger.get_instance('test_pose_collapse', log_level='INFO')
     runner = SimpleNamespace(model=model, logger=logger, iter=0, max_iters=len(losses),

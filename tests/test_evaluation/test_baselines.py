@@ -13,8 +13,9 @@ from mmhandmim.evaluation import evaluate_hand_mesh, write_submission
 from mmhandmim.evaluation.baselines import (baseline_hands, constant_hand,
                                             evaluate_baselines, format_comparison,
                                             load_mean_params, mean_pose_hand, place_hand)
-from mmhandmim.hand_model import (MANOLayer, axis_angle_to_matrix, convert_keypoints,
-                                  matrix_to_rot6d, rot6d_to_matrix, sample_hand_pose)
+from mmhandmim.hand_model import MANOLayer, convert_keypoints
+from mmhandmim.standin import sample_hand_pose
+from mmhandmim.structures import axis_angle_to_matrix, matrix_to_rot6d, rot6d_to_matrix
 
 from .official_reference import align_w_scale
 

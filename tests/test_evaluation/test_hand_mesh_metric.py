@@ -19,7 +19,7 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 @pytest.fixture(scope='module')
 def roots(tmp_path_factory):
-    from mmhandmim.datasets.generation import (StandinHands, generate_freihand,
+    from mmhandmim.standin.generation import (StandinHands, generate_freihand,
                                                generate_ho3d)
     hands = StandinHands()
     fr, ho = tmp_path_factory.mktemp('fr'), tmp_path_factory.mktemp('ho')

@@ -18,13 +18,13 @@ def gen_cache(tmp_path_factory):
 
 @pytest.fixture(scope='session')
 def hands(gen_cache):
-    from mmhandmim.datasets.generation import StandinHands
+    from mmhandmim.standin.generation import StandinHands
     return StandinHands()
 
 
 @pytest.fixture(scope='session')
 def freihand_root(tmp_path_factory, hands):
-    from mmhandmim.datasets.generation import generate_freihand
+    from mmhandmim.standin.generation import generate_freihand
     root = tmp_path_factory.mktemp('freihand')
     generate_freihand(str(root), seed=3, progress=False, hands=hands, **TINY_FREIHAND)
     return root
@@ -32,7 +32,7 @@ def freihand_root(tmp_path_factory, hands):
 
 @pytest.fixture(scope='session')
 def ho3d_root(tmp_path_factory, hands):
-    from mmhandmim.datasets.generation import generate_ho3d
+    from mmhandmim.standin.generation import generate_ho3d
     root = tmp_path_factory.mktemp('ho3d')
     generate_ho3d(str(root), seed=3, progress=False, hands=hands, **TINY_HO3D)
     return root
@@ -40,7 +40,7 @@ def ho3d_root(tmp_path_factory, hands):
 
 @pytest.fixture(scope='session')
 def unlabeled_root(tmp_path_factory, hands):
-    from mmhandmim.datasets.generation import generate_unlabeled
+    from mmhandmim.standin.generation import generate_unlabeled
     root = tmp_path_factory.mktemp('unlabeled')
     generate_unlabeled(str(root), seed=3, progress=False, hands=hands, **TINY_UNLABELED)
     return root

@@ -94,7 +94,7 @@ def test_repose_reproduces_joints_in_opengl(ho3d_root, layers):
 def test_opengl_conversion_matches_opencv_pose(ho3d_root, layers):
     """Undo the stored OpenGL parameters' conversion (F is its own inverse: R = F R',
     t = F (J0 + t') - J0) and check the OpenCV hand is F times the stored one."""
-    from mmhandmim.datasets.generation.scene import aa_to_mat, mat_to_aa
+    from mmhandmim.structures import aa_to_mat, mat_to_aa
     root = str(ho3d_root)
     metas = [_meta(root, 'train', line) for line in _lines(os.path.join(root, 'train.txt'))]
     layer = layers['ho3d']
@@ -116,8 +116,9 @@ def test_opengl_conversion_matches_opencv_pose(ho3d_root, layers):
 
 @pytest.mark.parametrize('seed', [0, 1])
 def test_opencv_to_opengl_params_random(hands, seed):
-    from mmhandmim.datasets.generation.scene import (mat_to_aa, opencv_to_opengl_params,
+    from mmhandmim.standin.generation.scene import (opencv_to_opengl_params,
                                                      sample_global_rotation)
+    from mmhandmim.structures import mat_to_aa
     rng = np.random.default_rng(seed)
     pose = np.concatenate([mat_to_aa(sample_global_rotation(rng)[0]),
                            rng.normal(0, 0.2, 45)])[None]
@@ -163,7 +164,7 @@ def test_flat_hand_mean_convention(tmp_path, hands, ho3d_root):
     """``flat_hand_mean=True`` (real HO3D's convention) stores the same hand: its poses re-pose
     with a ``flat_hand_mean=True`` layer to the stored joints, and differ from the default
     ones by exactly ``hands_mean`` in the finger values (same seed, same scenes)."""
-    from mmhandmim.datasets.generation import generate_ho3d
+    from mmhandmim.standin.generation import generate_ho3d
     from mmhandmim.hand_model import MANOLayer
     root = str(tmp_path / 'flat')
     generate_ho3d(root, seed=3, progress=False, hands=hands, flat_hand_mean=True, **TINY_HO3D)

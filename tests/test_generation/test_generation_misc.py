@@ -30,7 +30,7 @@ def test_unlabeled_list(unlabeled_root):
 
 
 def _tiny_freihand(root, seed, hands, **kw):
-    from mmhandmim.datasets.generation import generate_freihand
+    from mmhandmim.standin.generation import generate_freihand
     generate_freihand(str(root), num_train=2, num_eval=1, versions=2, img_size=64, seed=seed,
                       progress=False, hands=hands, **kw)
     return root
@@ -51,7 +51,7 @@ def test_determinism(tmp_path, hands):
 
 
 def test_ho3d_determinism(tmp_path, hands):
-    from mmhandmim.datasets.generation import generate_ho3d
+    from mmhandmim.standin.generation import generate_ho3d
     for d in ('a', 'b'):
         generate_ho3d(str(tmp_path / d), num_train=2, num_eval=1, num_seqs=1, seed=2,
                       progress=False, hands=hands)
@@ -61,7 +61,7 @@ def test_ho3d_determinism(tmp_path, hands):
 
 
 def test_overwrite(tmp_path, hands):
-    from mmhandmim.datasets.generation import OutputExistsError
+    from mmhandmim.standin.generation import OutputExistsError
     root = _tiny_freihand(tmp_path / 'fh', 0, hands)
     with pytest.raises(OutputExistsError, match='--overwrite'):
         _tiny_freihand(root, 0, hands)

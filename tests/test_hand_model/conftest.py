@@ -8,7 +8,7 @@ import pytest
 def standin_dir(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setenv('MMHANDMIM_CACHE', str(tmp_path_factory.mktemp('mmhandmim_cache')))
-    from mmhandmim.hand_model.standin import standin_mano_dir
+    from mmhandmim.standin.hand import standin_mano_dir
     yield standin_mano_dir()
     mp.undo()
 

@@ -6,10 +6,9 @@ import pytest
 import smplx
 import torch
 
-from mmhandmim.hand_model import (FINGERTIP_VERTEX_IDS, STANDIN_FINGERTIP_IDS, MANOLayer,
-                                  convert_keypoints, matrix_to_rot6d, sample_betas,
-                                  sample_hand_pose)
-from mmhandmim.hand_model.standin import STANDIN_KEY
+from mmhandmim.hand_model import STANDIN_KEY, FINGERTIP_VERTEX_IDS, MANOLayer, convert_keypoints
+from mmhandmim.standin import STANDIN_FINGERTIP_IDS, sample_betas, sample_hand_pose
+from mmhandmim.structures import matrix_to_rot6d
 
 
 def _params(n=4, seed=0):

@@ -6,10 +6,10 @@ import scipy.sparse as sp
 import torch
 from smplx.lbs import lbs
 
-from mmhandmim.hand_model import standin
 from mmhandmim.hand_model.keypoints import FINGERS, MANO16_FINGER_CHAINS, MANO16_PARENTS
-from mmhandmim.hand_model.mano_io import load_mano_dict
-from mmhandmim.hand_model.standin_pose import joint_limits, pose_components
+from mmhandmim.hand_model.mano_io import STANDIN_KEY, load_mano_dict
+from mmhandmim.standin import hand as standin
+from mmhandmim.standin.pose import joint_limits, pose_components, sample_betas, sample_hand_pose
 
 
 def _edges(faces):
@@ -61,7 +61,7 @@ def test_model_arrays_match_mano_layout(standin_right):
     assert np.allclose(d['weights'].sum(1), 1) and (d['weights'] >= 0).all()
     comps = d['hands_components']
     assert np.allclose(comps @ comps.T, np.eye(45), atol=1e-8)
-    assert 'not MANO' in d[standin.STANDIN_KEY]['name']
+    assert 'not MANO' in d[STANDIN_KEY]['name']
 
 
 def test_joints_inside_surface(standin_right, winding):
@@ -140,7 +140,7 @@ def test_build_is_deterministic_and_left_mirrors_right():
     assert np.array_equal(left['f'], a['f'][:, ::-1])
     assert np.array_equal(left['hands_mean'].reshape(15, 3),
                           a['hands_mean'].reshape(15, 3) * [1, -1, -1])
-    assert left[standin.STANDIN_KEY]['is_rhand'] is False
+    assert left[STANDIN_KEY]['is_rhand'] is False
 
 
 def test_cache_is_reused_and_written_atomically(standin_dir, monkeypatch, tmp_path):
@@ -166,19 +166,19 @@ def test_cache_is_reused_and_written_atomically(standin_dir, monkeypatch, tmp_pa
 
 def test_sampled_poses_respect_limits_and_curl(standin_right):
     lim = joint_limits()
-    poses = standin.sample_hand_pose(2000, np.random.default_rng(3))
+    poses = sample_hand_pose(2000, np.random.default_rng(3))
     assert poses.shape == (2000, 45) and poses.dtype == np.float32
     comp = pose_components(poses)
     assert (comp >= lim[..., 0] - 1e-5).all() and (comp <= lim[..., 1] + 1e-5).all()
-    assert np.array_equal(poses, standin.sample_hand_pose(2000, 3))    # seeded: reproducible
+    assert np.array_equal(poses, sample_hand_pose(2000, 3))    # seeded: reproducible
     flex = comp[..., 0]
     assert flex.mean() > 0.2 and comp[..., 1:].std() < flex.std()      # mostly flexion
-    left = standin.sample_hand_pose(5, 7, is_rhand=False)
-    right = standin.sample_hand_pose(5, 7)
+    left = sample_hand_pose(5, 7, is_rhand=False)
+    right = sample_hand_pose(5, 7)
     assert np.allclose(left.reshape(5, 15, 3), right.reshape(5, 15, 3) * [1, -1, -1])
     # curling closes the fist: fingertips get nearer the wrist
-    v_open, _ = _skin(standin_right, standin.sample_hand_pose(1, 0, curl=0.0))
-    v_fist, _ = _skin(standin_right, standin.sample_hand_pose(1, 0, curl=1.0))
+    v_open, _ = _skin(standin_right, sample_hand_pose(1, 0, curl=0.0))
+    v_fist, _ = _skin(standin_right, sample_hand_pose(1, 0, curl=1.0))
     tips = list(standin.STANDIN_FINGERTIP_IDS[1:])
     wrist = standin_right['J'][0]
     assert (np.linalg.norm(v_fist[0, tips] - wrist, axis=1)
@@ -189,7 +189,7 @@ def test_sampled_poses_respect_limits_and_curl(standin_right):
 
 
 def test_betas_give_plausible_hands(standin_right):
-    betas = standin.sample_betas(64, np.random.default_rng(0))
+    betas = sample_betas(64, np.random.default_rng(0))
     assert betas.shape == (64, 10) and np.abs(betas).max() <= 3
     v = standin_right['v_template'] + np.einsum('vcb,nb->nvc', standin_right['shapedirs'], betas)
     length = v[..., 0].max(1) - v[..., 0].min(1)
@@ -202,7 +202,7 @@ def test_betas_give_plausible_hands(standin_right):
 
 
 def test_mesh_check_catches_broken_meshes(standin_right):
-    from mmhandmim.hand_model.standin_geometry import check_closed_outward
+    from mmhandmim.standin.geometry import check_closed_outward
     v, f = standin_right['v_template'], standin_right['f'].astype(np.int64)
     check_closed_outward(v, f)
     one_flipped = f.copy()

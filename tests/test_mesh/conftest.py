@@ -28,7 +28,7 @@ def pipeline(train):
 
 @pytest.fixture(scope='session')
 def freihand_small(tmp_path_factory):
-    from mmhandmim.datasets.generation import generate_freihand
+    from mmhandmim.standin.generation import generate_freihand
     root = tmp_path_factory.mktemp('freihand_small')
     generate_freihand(str(root), num_train=32, num_eval=8, versions=1, img_size=96, seed=2,
                       progress=False)

@@ -1,4 +1,4 @@
-"""tools/misc/compute_mean_mano_params.py: chordal rotation mean, vectorised test-crop cameras
+"""tools/misc/compute_mean_mano_params.py: vectorised test-crop cameras
 against the real pipeline, the .npz the head starts from, overwrite refusal and clear errors
 (generated FreiHAND/HO3D data, stand-in hand model, not MANO)."""
 import importlib.util
@@ -11,7 +11,7 @@ import torch
 from mmengine.registry import DefaultScope
 
 import mmhandmim  # noqa: F401
-from mmhandmim.hand_model import axis_angle_to_matrix, rot6d_to_matrix
+from mmhandmim.structures import axis_angle_to_matrix, rot6d_to_matrix
 from mmhandmim.models.mesh.camera import translation_to_weak_cam
 
 from .conftest import pipeline, tiny_model
@@ -31,7 +31,7 @@ def tool():
 
 @pytest.fixture(scope='module')
 def ho3d_small(tmp_path_factory):
-    from mmhandmim.datasets.generation import generate_ho3d
+    from mmhandmim.standin.generation import generate_ho3d
     root = tmp_path_factory.mktemp('ho3d_small')
     generate_ho3d(str(root), num_train=6, num_eval=3, num_seqs=2, seed=3, progress=False)
     return str(root)
@@ -63,40 +63,6 @@ def build(cfg):
     from mmpose.registry import DATASETS, MODELS
     with DefaultScope.overwrite_default_scope('mmpose'):
         return (DATASETS if 'Dataset' in cfg['type'] else MODELS).build(cfg)
-
-
-def random_rotations(n, seed):
-    g = torch.Generator().manual_seed(seed)
-    return axis_angle_to_matrix(torch.randn(n, 3, generator=g, dtype=torch.float64))
-
-
-# --- rotation mean ---------------------------------------------------------------------------
-def test_mean_of_identical_rotations_is_that_rotation(tool):
-    R = random_rotations(16, 0)
-    torch.testing.assert_close(tool.chordal_mean(R[None].expand(7, -1, -1, -1)), R,
-                               atol=1e-12, rtol=0)
-
-
-def test_chordal_mean_of_a_symmetric_set_is_its_centre(tool):
-    centre = random_rotations(3, 1)                              # 3 "joints"
-    axes = torch.nn.functional.normalize(torch.randn(5, 3, dtype=torch.float64), dim=-1)
-    offsets = []
-    for axis, angle in zip(axes, (0.3, 0.6, 0.9, 1.2, 0.5)):   # all below 90 degrees
-        offsets += [axis_angle_to_matrix(axis * angle), axis_angle_to_matrix(-axis * angle)]
-    offsets = torch.stack(offsets)                               # (10, 3, 3)
-    samples = centre[None] @ offsets[:, None]                    # (10, 3 joints, 3, 3)
-    mean = tool.chordal_mean(samples)
-    torch.testing.assert_close(mean, centre, atol=1e-12, rtol=0)
-    assert not torch.allclose(samples.mean(0), centre, atol=1e-3)  # plain average is not
-
-
-def test_projection_fixes_the_determinant(tool):
-    # the average of 180-degree turns about x, y, z is -I/3: the nearest orthogonal matrix is
-    # -I (a reflection); the det fix returns a proper rotation
-    half_turns = axis_angle_to_matrix(torch.eye(3, dtype=torch.float64) * np.pi)
-    mean = tool.chordal_mean(half_turns)
-    torch.testing.assert_close(mean @ mean.T, torch.eye(3, dtype=torch.float64))
-    assert torch.det(mean).item() == pytest.approx(1.0)
 
 
 # --- vectorised arrays and cameras against the real pipeline ---------------------------------

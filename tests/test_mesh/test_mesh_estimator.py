@@ -63,7 +63,7 @@ def test_ground_truth_through_the_head_reprojects_exactly(freihand_small):
     lab = lambda k: torch.stack([s.gt_instance_labels[k][0] for s in samples]).double()  # noqa
     head = model.head
     rot = head.mano.pose_to_rotmat(lab('mano_pose'))
-    from mmhandmim.hand_model import matrix_to_rot6d
+    from mmhandmim.structures import matrix_to_rot6d
     root = lab('keypoints_3d')[:, 0]
     K = lab('cam_K')
     est = head.decode(matrix_to_rot6d(rot), lab('mano_betas'),

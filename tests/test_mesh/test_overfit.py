@@ -25,7 +25,7 @@ from mmengine.dataset import pseudo_collate
 from mmpose.registry import DATASETS, MODELS
 
 import mmhandmim  # noqa: F401
-from mmhandmim.datasets.generation.common import torch_threads
+from mmhandmim.standin.generation.common import torch_threads
 from mmhandmim.evaluation.functional import procrustes_align
 
 from .conftest import pipeline, tiny_model

@@ -47,8 +47,8 @@ def _worker(rank, tmp):
     ema.before_train(runner)
     ddp.train_step(make_batch(2, seed=10 + rank), optim)
     ema.after_train_iter(runner, 0)
-    torch.save(dict(teacher=model.teacher.state_dict(), temp=model.head.teacher_temp,
-                    center=model.head.center, pose_center=model.pose_alignment.center),
+    torch.save(dict(teacher=model.teacher.state_dict(), temp=model.distill_loss.teacher_temp,
+                    center=model.distill_loss.center, pose_center=model.pose_alignment.center),
                f'{tmp}/model{rank}.pth')
     dist.destroy_process_group()
 

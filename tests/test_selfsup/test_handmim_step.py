@@ -43,7 +43,8 @@ def test_one_step_losses_gradients_and_teacher_ema():
             assert not p.requires_grad and p.grad is None, name
         else:
             assert p.grad is not None and torch.isfinite(p.grad).all(), name
-    for prefix in ('backbone.layers.0', 'neck.mlp', 'decoder.tconvs', 'backbone.mask_token'):
+    for prefix in ('backbone.layers.0', 'projection_head.mlp', 'decoder.tconvs',
+                   'backbone.mask_token'):
         assert any(p.grad.abs().sum() > 0 for n, p in model.named_parameters()
                    if n.startswith(prefix)), prefix
     hook = TeacherEMAHook(momentum=0.996)
@@ -56,7 +57,7 @@ def test_one_step_losses_gradients_and_teacher_ema():
     hook.after_train_iter(runner, 10)
     m = 1 - (1 - 0.996) * (1 + torch.cos(torch.tensor(torch.pi * 10 / 40)).item()) / 2
     student = dict(list(model.backbone.state_dict(prefix='backbone.').items()) +
-                   list(model.neck.state_dict(prefix='neck.').items()))
+                   list(model.projection_head.state_dict(prefix='projection_head.').items()))
     moved = 0
     for k, v in model.teacher.state_dict().items():
         expected = m * teacher_before[k] + (1 - m) * student[k]
@@ -172,13 +173,13 @@ def test_teacher_centre_update():
     torch.manual_seed(0)
     model = build_model()
     model.train()
-    assert model.head.center.abs().sum() == 0
+    assert model.distill_loss.center.abs().sum() == 0
     _losses(model, make_batch(2))
-    c1 = model.head.center.clone()
-    assert c1.abs().sum() > 0 and model.head.patch_center.abs().sum() > 0
+    c1 = model.distill_loss.center.clone()
+    assert c1.abs().sum() > 0 and model.distill_loss.patch_center.abs().sum() > 0
     model.eval()
     _losses(model, make_batch(2, seed=1))  # no centre update outside training
-    torch.testing.assert_close(model.head.center, c1, atol=0, rtol=0)
+    torch.testing.assert_close(model.distill_loss.center, c1, atol=0, rtol=0)
 
 
 def test_teacher_temperature_hook():
@@ -188,13 +189,13 @@ def test_teacher_temperature_hook():
     for epoch, cls_t, patch_t in ((0, 0.04, 0.03), (15, 0.04 + 0.03 * 15 / 29, 0.03 + 0.03 *
                                                    15 / 29), (29, 0.07, 0.06), (100, 0.07, 0.06)):
         hook.before_train_iter(_runner(model, epoch=epoch), 0)
-        assert model.head.teacher_temp == pytest.approx(cls_t)
-        assert model.head.teacher_patch_temp == pytest.approx(patch_t)
+        assert model.distill_loss.teacher_temp == pytest.approx(cls_t)
+        assert model.distill_loss.teacher_patch_temp == pytest.approx(patch_t)
     per_iter = TeacherTempHook(warmup_epochs=2, by_epoch=False)
     per_iter.before_train_iter(_runner(model, iter=5, max_iters=100, max_epochs=10), 5)
-    assert model.head.teacher_temp == pytest.approx(0.04 + 0.03 * 5 / 20)
+    assert model.distill_loss.teacher_temp == pytest.approx(0.04 + 0.03 * 5 / 20)
     TeacherTempHook(warmup_iters=10).before_train_iter(_runner(model, iter=5), 5)
-    assert model.head.teacher_temp == pytest.approx(0.055)
+    assert model.distill_loss.teacher_temp == pytest.approx(0.055)
 
 
 def test_last_layer_frozen_for_the_first_epoch():
@@ -207,14 +208,14 @@ def test_last_layer_frozen_for_the_first_epoch():
     hook = FreezeLastLayerHook(freeze_epochs=1)
     runner = _runner(model, optim_wrapper=optim, epoch=0)
     hook.before_train(runner)
-    last = model.neck.last_layer.weight_v
+    last = model.projection_head.last_layer.weight_v
     batch = make_batch(2)
     for epoch in (0, 0, 1):
         runner.epoch = epoch
         hook.before_train_iter(runner, 0)
-        before, other = last.detach().clone(), model.neck.mlp[0].weight.detach().clone()
+        before, other = last.detach().clone(), model.projection_head.mlp[0].weight.detach().clone()
         optim.update_params(sum(_losses(model, batch).values()))
-        assert not torch.equal(model.neck.mlp[0].weight, other)
+        assert not torch.equal(model.projection_head.mlp[0].weight, other)
         assert torch.equal(last, before) == (epoch == 0), epoch
     iter_hook = FreezeLastLayerHook(freeze_iters=3)
     for it, frozen in ((0, True), (2, True), (3, False)):

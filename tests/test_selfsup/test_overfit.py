@@ -25,7 +25,7 @@ def _window(history, key, start, stop):
 def hand_crops(tmp_path_factory):
     """Generated hand crops (stand-in hand model, not MANO): varied patches, unlike blobs on
     a flat background, whose identical background patches give the patch loss no signal."""
-    from mmhandmim.datasets.generation import generate_unlabeled
+    from mmhandmim.standin.generation import generate_unlabeled
     root = tmp_path_factory.mktemp('crops')
     generate_unlabeled(str(root), num=4, img_size=96, seed=0, progress=False)
     return [cv2.imread(str(p)) for p in sorted((root / 'images').glob('*.jpg'))]

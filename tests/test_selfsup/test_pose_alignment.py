@@ -27,7 +27,7 @@ ALIGNMENT = dict(eq4=dict(mode='eq4', center_momentum=None),
 def hand_crops(tmp_path_factory):
     """Generated hand crops (stand-in hand model, not MANO) as LoadHandCrop gives them."""
     import cv2
-    from mmhandmim.datasets.generation import generate_unlabeled
+    from mmhandmim.standin.generation import generate_unlabeled
     root = tmp_path_factory.mktemp('crops')
     generate_unlabeled(str(root), num=16, img_size=96, seed=0, progress=False)
     return [cv2.resize(cv2.imread(str(p)), (80, 80), interpolation=cv2.INTER_AREA)

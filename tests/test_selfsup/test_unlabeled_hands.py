@@ -129,7 +129,7 @@ def test_runner_trains_with_pipeline_and_hooks(tmp_path):
     runner = Runner.from_cfg(cfg)
     runner.train()
     model = runner.model
-    assert model.head.teacher_temp == pytest.approx(0.07)
+    assert model.distill_loss.teacher_temp == pytest.approx(0.07)
     ckpt = torch.load(tmp_path / 'work' / 'epoch_2.pth', weights_only=False)
     assert any(k.startswith('teacher.backbone.') for k in ckpt['state_dict'])
     assert not torch.equal(model.teacher.backbone.cls_token, model.backbone.cls_token)

@@ -1,10 +1,13 @@
 import math
 
+import numpy as np
+import pytest
 import torch
 from smplx.lbs import batch_rodrigues
 
-from mmhandmim.hand_model.rotation import (axis_angle_to_matrix, matrix_to_axis_angle,
-                                           matrix_to_rot6d, rot6d_to_matrix)
+from mmhandmim.structures.rotations import (aa_to_mat, axis_angle_to_matrix, chordal_mean,
+                                           mat_to_aa, matrix_to_axis_angle, matrix_to_rot6d,
+                                           rot6d_to_matrix)
 
 
 def _axis_angles(n=500):
@@ -58,3 +61,44 @@ def test_gradients_are_finite_at_zero_rotation():
     rot = torch.eye(3).repeat(2, 1, 1).requires_grad_()
     matrix_to_axis_angle(rot).sum().backward()
     assert torch.isfinite(rot.grad).all()
+
+
+# --- chordal mean ----------------------------------------------------------------------
+def random_rotations(n, seed):
+    g = torch.Generator().manual_seed(seed)
+    return axis_angle_to_matrix(torch.randn(n, 3, generator=g, dtype=torch.float64))
+
+
+def test_mean_of_identical_rotations_is_that_rotation():
+    R = random_rotations(16, 0)
+    torch.testing.assert_close(chordal_mean(R[None].expand(7, -1, -1, -1)), R,
+                               atol=1e-12, rtol=0)
+
+
+def test_chordal_mean_of_a_symmetric_set_is_its_centre():
+    centre = random_rotations(3, 1)                              # 3 "joints"
+    axes = torch.nn.functional.normalize(torch.randn(5, 3, dtype=torch.float64), dim=-1)
+    offsets = []
+    for axis, angle in zip(axes, (0.3, 0.6, 0.9, 1.2, 0.5)):   # all below 90 degrees
+        offsets += [axis_angle_to_matrix(axis * angle), axis_angle_to_matrix(-axis * angle)]
+    offsets = torch.stack(offsets)                               # (10, 3, 3)
+    samples = centre[None] @ offsets[:, None]                    # (10, 3 joints, 3, 3)
+    mean = chordal_mean(samples)
+    torch.testing.assert_close(mean, centre, atol=1e-12, rtol=0)
+    assert not torch.allclose(samples.mean(0), centre, atol=1e-3)  # plain average is not
+
+
+def test_projection_fixes_the_determinant():
+    # the average of 180-degree turns about x, y, z is -I/3: the nearest orthogonal matrix is
+    # -I (a reflection); the det fix returns a proper rotation
+    half_turns = axis_angle_to_matrix(torch.eye(3, dtype=torch.float64) * np.pi)
+    mean = chordal_mean(half_turns)
+    torch.testing.assert_close(mean @ mean.T, torch.eye(3, dtype=torch.float64))
+    assert torch.det(mean).item() == pytest.approx(1.0)
+
+
+def test_numpy_front_ends_invert_each_other_in_float64():
+    aa = _axis_angles(50).numpy()
+    mats = aa_to_mat(aa)
+    assert mats.dtype == np.float64
+    np.testing.assert_allclose(aa_to_mat(mat_to_aa(mats)), mats, atol=1e-12)

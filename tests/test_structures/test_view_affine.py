@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from mmhandmim.datasets.transforms.multiview import HandMultiView
-from mmhandmim.datasets.transforms.view_geometry import (make_view_affine, normalized_to_pixel,
+from mmhandmim.structures.view_affine import (make_view_affine, normalized_to_pixel,
                                                           pixel_to_normalized, source_to_view,
                                                           view_to_source)
 from mmhandmim.models.selfsup import align_pseudo_keypoints
@@ -82,8 +82,10 @@ def test_other_alignment_modes_written_out():
 def test_pixel_normalisation_round_trip():
     p = np.random.default_rng(0).uniform(-5, 100, (30, 2))
     np.testing.assert_allclose(normalized_to_pixel(pixel_to_normalized(p, 96, 80), 96, 80), p)
-    # pixel centres of the outer pixels sit half a pixel inside +-1
-    np.testing.assert_allclose(pixel_to_normalized(np.array([[0., 79.]]), 96, 80),
+    # continuous pixel coordinates: the centres of the outer pixels (0.5 and H - 0.5) sit
+    # half a pixel inside +-1, the image edges (0 and W) at -1 and +1
+    np.testing.assert_allclose(pixel_to_normalized(np.array([[0., 80.]]), 96, 80), [[-1, 1]])
+    np.testing.assert_allclose(pixel_to_normalized(np.array([[0.5, 79.5]]), 96, 80),
                                [[1 / 96 - 1, 1 - 1 / 80]])
 
 
@@ -103,9 +105,10 @@ def test_bright_dot_appears_where_the_geometry_says(seed):
         img = np.repeat((dot * 255).round().astype(np.uint8)[..., None], 3, 2)
         out = t(dict(img=img))
         view = out['img'][0][..., 0].astype(np.float64)
-        u = torch.from_numpy(pixel_to_normalized(src_px, width, height))[None]
+        # the dot is centred on array index src_px, i.e. continuous coordinate src_px + 0.5
+        u = torch.from_numpy(pixel_to_normalized(src_px + 0.5, width, height))[None]
         v = source_to_view(u, out['view_geometry'][0].double())[0].numpy()
-        pred = normalized_to_pixel(v, size, size)
+        pred = normalized_to_pixel(v, size, size) - 0.5  # back to array indices
         if not (6 <= pred[0] <= size - 7 and 6 <= pred[1] <= size - 7):
             continue  # the dot fell outside this view
         w = np.where(view > 0.3 * view.max(), view, 0)

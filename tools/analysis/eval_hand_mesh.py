@@ -64,6 +64,7 @@ def parse_args(argv=None):
 def _baseline_hands(args):
     """(hands, settings) of the requested baselines; raises ValueError on bad input."""
     import mmhandmim.compat  # noqa: F401  (before the hand model imports mmengine)
+    import mmhandmim.standin  # noqa: F401  (light import: registers model_path='standin')
     from mmhandmim.evaluation.baselines import baseline_hands, build_baseline_mano
     flat = {'auto': args.protocol == 'ho3d', 'true': True, 'false': False}[
         args.baseline_flat_hand_mean]

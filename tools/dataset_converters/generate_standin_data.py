@@ -67,7 +67,7 @@ def targets(args):
 
 def check_targets(args):
     """Refuse before generating anything (``all`` checks its three folders first)."""
-    from mmhandmim.datasets.generation.common import INFO_FILE, OutputExistsError
+    from mmhandmim.standin.generation.common import INFO_FILE, OutputExistsError
     for _, root in targets(args):
         if os.path.isdir(root) and os.listdir(root):
             if not args.overwrite:
@@ -88,7 +88,7 @@ def _format_counts(counts):
 
 def main(argv=None):
     args = parse_args(argv)
-    from mmhandmim.datasets.generation import (OutputExistsError, StandinHands,
+    from mmhandmim.standin.generation import (OutputExistsError, StandinHands,
                                                generate_freihand, generate_ho3d,
                                                generate_unlabeled)
     try:

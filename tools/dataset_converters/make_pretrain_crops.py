@@ -99,9 +99,11 @@ import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from mmhandmim.datasets.pretrain_sources import (  # noqa: E402
-    FREIHAND_VERSIONS, PretrainAnnotationError, PretrainSourceError, crop_square,
+    FREIHAND_VERSIONS, PretrainSourceError, crop_square,
     find_missing, read_source, small_boxes, square_crop_windows, whole_image_window)
-from mmhandmim.utils.cli import UserInputError, user_errors  # noqa: E402
+from mmhandmim.utils.atomic_io import atomic_write_text  # noqa: E402
+from mmhandmim.utils.cli import user_errors  # noqa: E402
+from mmhandmim.utils.errors import UserInputError  # noqa: E402
 
 PROG = 'make_pretrain_crops.py'
 IMAGES_DIR = 'images'
@@ -290,13 +292,6 @@ def run_jobs(jobs, out_img_dir, size, quality, workers=0, progress=True):
 
 
 # --- outputs -------------------------------------------------------------------------------
-def _write_atomic(path, text):
-    tmp = f'{path}.tmp{os.getpid()}'
-    with open(tmp, 'w') as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def format_summary(records, total):
     head = ('source', 'hands', 'too small', 'missing img', 'failed', 'left flipped', 'written')
     rows = [head]
@@ -349,10 +344,11 @@ def main(argv=None):
     for r in records:
         counts[r['kind']] = counts.get(r['kind'], 0) + r['written']
     names = [f'{IMAGES_DIR}/{i:08d}.jpg' for i in written]
-    _write_atomic(osp.join(args.out_dir, 'list.txt'), ''.join(n + '\n' for n in names))
-    _write_atomic(osp.join(args.out_dir, 'origins.tsv'), 'crop\tsource\timage\tbox\tside\n' +
-                  ''.join(f'{n}\t' + '\t'.join(origins[i]) + '\n'
-                          for n, i in zip(names, written)))
+    atomic_write_text(''.join(n + '\n' for n in names), osp.join(args.out_dir, 'list.txt'))
+    atomic_write_text('crop\tsource\timage\tbox\tside\n' +
+                      ''.join(f'{n}\t' + '\t'.join(origins[i]) + '\n'
+                              for n, i in zip(names, written)),
+                      osp.join(args.out_dir, 'origins.tsv'))
     summary = dict(
         tool='tools/dataset_converters/make_pretrain_crops.py',
         created=datetime.datetime.now().isoformat(timespec='seconds'),
@@ -364,7 +360,7 @@ def main(argv=None):
         sources=records,
         failed=[dict(crop=f'{IMAGES_DIR}/{i:08d}.jpg', image=origins[i][1], error=err)
                 for i, err in failed[:MAX_LISTED]])
-    _write_atomic(osp.join(args.out_dir, 'sources.json'), json.dumps(summary, indent=1))
+    atomic_write_text(json.dumps(summary, indent=1), osp.join(args.out_dir, 'sources.json'))
     print(format_summary(records, len(written)))
     if not written:
         print('warning: no crops written: check the sources and --min-box', file=sys.stderr)
@@ -379,7 +375,4 @@ def main(argv=None):
 
 if __name__ == '__main__':
     with user_errors(PROG):
-        try:
-            main()
-        except PretrainAnnotationError as exc:  # malformed annotations: one line
-            raise UserInputError(str(exc)) from None
+        main()

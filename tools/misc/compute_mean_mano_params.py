@@ -24,10 +24,8 @@ model the head will use. FreiHAND and HO3D are read vectorised from their parsed
 arrays (no images, no per-sample geometry); other datasets go through ``get_data_info``.
 """
 import argparse
-import os
 import os.path as osp
 import sys
-import tempfile
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 if ROOT not in sys.path:
@@ -37,8 +35,9 @@ import mmhandmim.compat  # noqa: E402,F401  (before anything imports mmengine/mm
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from mmhandmim.utils.cli import (UserInputError, check_data_roots, load_config,  # noqa: E402
+from mmhandmim.utils.cli import (check_data_roots, load_config,  # noqa: E402
                                  user_errors)
+from mmhandmim.utils.errors import UserInputError  # noqa: E402
 
 PROG = 'compute_mean_mano_params.py'
 SPLITS = ('train', 'val', 'test')
@@ -63,21 +62,6 @@ def parse_args(argv=None):
     if args.max_samples is not None and args.max_samples < 1:
         p.error('--max-samples must be >= 1')
     return args
-
-
-# --- rotations -----------------------------------------------------------------------------
-def project_to_so3(m):
-    """(..., 3, 3) matrices -> the nearest rotations in the Frobenius norm (SVD, det +1)."""
-    u, _, vh = torch.linalg.svd(m)
-    d = torch.det(u @ vh)
-    fix = torch.ones(m.shape[:-1], dtype=m.dtype, device=m.device)
-    fix[..., -1] = d.sign() + (d == 0).to(m.dtype)  # sign(0) would zero a column
-    return u @ torch.diag_embed(fix) @ vh
-
-
-def chordal_mean(rotmats):
-    """(N, ..., 3, 3) rotations -> (..., 3, 3) chordal L2 mean (SVD of the average)."""
-    return project_to_so3(rotmats.mean(0))
 
 
 # --- the crop the test pipeline makes ------------------------------------------------------
@@ -140,7 +124,7 @@ FIELDS = ('K', 'joints', 'bbox', 'mano_pose', 'mano_betas', 'has_mano')
 
 def _project_box(joints, K):
     """The tight box of the projected joints, as ``HandMeshBaseDataset.make_sample``."""
-    from mmhandmim.datasets.transforms.camera_geometry import project
+    from mmhandmim.structures import project
     kpts = project(joints, K).astype(np.float32)
     return np.concatenate([kpts.min(1), kpts.max(1)], 1).astype(np.float32)
 
@@ -235,7 +219,7 @@ def dataset_arrays(ds, idx=None):
 def mean_parameters(arrays, mano, padding, input_size):
     """Mean ``pose6d`` (16,6), ``betas``, ``cam`` (float64 numpy) and statistics over the
     samples with MANO labels; ``mano``: a MANOLayer (without PCA)."""
-    from mmhandmim.hand_model import matrix_to_rot6d
+    from mmhandmim.structures import matrix_to_rot6d, project_to_so3
     sel = np.asarray(arrays['has_mano'], bool)
     n = int(sel.sum())
     if n == 0:
@@ -285,19 +269,13 @@ def build_inputs(cfg, split):
 
 
 def save_npz(path, overwrite, **arrays):
-    """Write atomically (temporary file in the same folder, then rename)."""
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix='.npz', dir=folder)
-    try:
-        with os.fdopen(fd, 'wb') as f:
+    """Write atomically; refuse when ``path`` appeared while we computed."""
+    from mmhandmim.utils.atomic_io import atomic_output
+    with atomic_output(path) as tmp:
+        with open(tmp, 'wb') as f:
             np.savez(f, **arrays)
-        if osp.exists(path) and not overwrite:  # appeared while we computed
+        if osp.exists(path) and not overwrite:
             raise UserInputError(f'--out file exists: {path!r}; pass --overwrite to replace it')
-        os.replace(tmp, path)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
 
 
 def main(argv=None):

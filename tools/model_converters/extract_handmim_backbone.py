@@ -10,7 +10,6 @@ load it into ``mmpretrain.VisionTransformer`` with
 weights are the default, as in DINO/iBOT.
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
@@ -19,10 +18,11 @@ import mmhandmim.compat  # noqa: E402,F401
 
 import torch  # noqa: E402
 
+from mmhandmim.engine.checkpoint import load_checkpoint_file  # noqa: E402
 from mmhandmim.models.selfsup.checkpoint import handmim_to_backbone_state_dict  # noqa: E402
-from mmhandmim.utils.checkpoint import (UnsafeCheckpointError,  # noqa: E402
-                                       load_checkpoint_file)
-from mmhandmim.utils.cli import UserInputError, check_file, user_errors  # noqa: E402
+from mmhandmim.utils.atomic_io import atomic_output  # noqa: E402
+from mmhandmim.utils.cli import check_file, user_errors  # noqa: E402
+from mmhandmim.utils.errors import UserInputError  # noqa: E402
 
 
 def extract(ckpt_path, out_path, source='teacher', force=False):
@@ -32,10 +32,7 @@ def extract(ckpt_path, out_path, source='teacher', force=False):
     # a training checkpoint holds mmengine objects (message hub, numpy RNG states) besides
     # tensors: read with weights_only=True allowing exactly those classes; a file with other
     # pickled objects is refused unless MMHANDMIM_TRUST_CHECKPOINTS=1
-    try:
-        ckpt = load_checkpoint_file(ckpt_path, map_location='cpu')
-    except UnsafeCheckpointError as exc:
-        raise UserInputError(str(exc)) from None
+    ckpt = load_checkpoint_file(ckpt_path, map_location='cpu')  # its errors are one line
     state = ckpt.get('state_dict', ckpt)
     try:
         backbone = handmim_to_backbone_state_dict(state, source=source)
@@ -44,11 +41,9 @@ def extract(ckpt_path, out_path, source='teacher', force=False):
     meta = dict(source=source, from_checkpoint=osp.abspath(ckpt_path),
                 epoch=int(ckpt.get('meta', {}).get('epoch', -1)),
                 iter=int(ckpt.get('meta', {}).get('iter', -1)))
-    os.makedirs(osp.dirname(osp.abspath(out_path)), exist_ok=True)
-    tmp = f'{out_path}.tmp{os.getpid()}'
-    torch.save(dict(state_dict={k: v.contiguous() for k, v in backbone.items()}, meta=meta),
-               tmp)
-    os.replace(tmp, out_path)  # never leave a truncated file behind
+    with atomic_output(out_path) as tmp:  # never leave a truncated file behind
+        torch.save(dict(state_dict={k: v.contiguous() for k, v in backbone.items()},
+                        meta=meta), tmp)
     return backbone, meta
 
 

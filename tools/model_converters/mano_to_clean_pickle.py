@@ -15,6 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 
 from mmhandmim.hand_model.mano_io import (ChumpyRecord, MANOUnpickler,  # noqa: E402
                                           chumpy_to_numpy, load_raw_mano)
+from mmhandmim.utils.atomic_io import atomic_write_bytes  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -33,11 +34,7 @@ def convert(in_pkl: str, out_pkl: str, force: bool = False) -> dict:
     raw = load_raw_mano(in_pkl)
     data = chumpy_to_numpy(raw, where=os.path.basename(in_pkl))
     converted = sorted(k for k, v in raw.items() if isinstance(v, ChumpyRecord))
-    os.makedirs(os.path.dirname(os.path.abspath(out_pkl)), exist_ok=True)
-    tmp = out_pkl + '.tmp'
-    with open(tmp, 'wb') as f:
-        pickle.dump(data, f, protocol=2)
-    os.replace(tmp, out_pkl)
+    atomic_write_bytes(pickle.dumps(data, protocol=2), out_pkl)
     with open(out_pkl, 'rb') as f:  # the result must need nothing but numpy/scipy
         MANOUnpickler(f).load()
     return {'keys': sorted(data), 'converted_from_chumpy': converted}

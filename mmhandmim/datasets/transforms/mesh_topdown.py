@@ -13,7 +13,7 @@ from mmcv.transforms import BaseTransform
 from mmpose.registry import TRANSFORMS
 from mmpose.structures.bbox import get_warp_matrix
 
-from .camera_geometry import cv2_warp_matrix, project, rotate_posed_hand, warp_camera
+from ...structures import cv2_warp_matrix, project, rotate_posed_hand, warp_camera
 
 
 @TRANSFORMS.register_module()

@@ -12,7 +12,7 @@ import torch
 from mmcv.transforms import BaseTransform
 from mmpretrain.registry import TRANSFORMS
 
-from .view_geometry import cv2_warp_matrix, make_view_affine
+from ...structures import make_view_affine, view_cv2_matrix
 from .view_masks import PatchMaskGenerator
 
 _INTERP = dict(bilinear=cv2.INTER_LINEAR, bicubic=cv2.INTER_CUBIC, nearest=cv2.INTER_NEAREST)
@@ -151,7 +151,7 @@ class HandMultiView(BaseTransform):
         return make_view_affine(center, (width / cw, height / ch), angle)
 
     def warp(self, img, affine, size):
-        matrix = cv2_warp_matrix(affine, (img.shape[1], img.shape[0]), (size, size))
+        matrix = view_cv2_matrix(affine, (img.shape[1], img.shape[0]), (size, size))
         return cv2.warpAffine(img, matrix, (size, size), flags=self.interpolation,
                               borderMode=_BORDERS[self.border_mode],
                               borderValue=self.border_value)

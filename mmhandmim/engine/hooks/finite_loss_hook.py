@@ -24,21 +24,40 @@ In distributed training the decision is all-reduced (max) so that every rank rai
 together (a rank that skipped ``backward`` alone would leave the others waiting in DDP's
 gradient all-reduce).
 """
+from typing import TYPE_CHECKING, Dict, Optional
+
 import torch
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.optim import OptimWrapperDict
 from mmengine.registry import HOOKS
 
+from ...utils.errors import UserInputError
+
+if TYPE_CHECKING:
+    from mmengine.runner import Runner
+
 #: message-hub runtime-info key of the number of skipped steps (saved in checkpoints)
 SKIPPED_KEY = 'finite_loss_hook/num_skipped'
 
 
-class NonFiniteLossError(FloatingPointError):
-    """Training met a non-finite loss. ``iteration`` is 1-based (as in the training log),
-    ``terms`` maps each non-finite logged term (``loss_*`` of ``log_vars``) to its value."""
+class NonFiniteLossError(UserInputError, FloatingPointError):
+    """Training met a non-finite loss.
 
-    def __init__(self, message, iteration=None, terms=None):
+    A ``UserInputError`` so the tools print its message (iteration, terms, last checkpoint) on
+    one line, with exit status 1: the run failed, the input may be fine.
+
+    Args:
+        message (str): the error message.
+        iteration (int, optional): 1-based (as in the training log), kept as ``iteration``.
+        terms (Dict[str, float], optional): each non-finite logged term (``loss_*`` of
+            ``log_vars``) mapped to its value, kept (copied) as ``terms``.
+    """
+
+    exit_code = 1
+
+    def __init__(self, message: str, iteration: Optional[int] = None,
+                 terms: Optional[Dict[str, float]] = None) -> None:
         super().__init__(message)
         self.iteration = iteration
         self.terms = dict(terms or {})
@@ -76,11 +95,16 @@ class FiniteLossHook(Hook):
         max_consecutive_skips (int, optional): in ``'skip'`` mode, stop (as ``'raise'``)
             once this many iterations in a row had a non-finite loss: the run is diverging,
             not meeting the odd bad batch. None: never.
+
+    Raises:
+        ValueError: ``on_nonfinite`` is neither ``'raise'`` nor ``'skip'``, or
+            ``max_consecutive_skips`` is below 1.
     """
 
     priority = 'VERY_HIGH'
 
-    def __init__(self, on_nonfinite='raise', max_consecutive_skips=10):
+    def __init__(self, on_nonfinite: str = 'raise',
+                 max_consecutive_skips: Optional[int] = 10) -> None:
         if on_nonfinite not in ('raise', 'skip'):
             raise ValueError(f"on_nonfinite must be 'raise' or 'skip', got {on_nonfinite!r}")
         if max_consecutive_skips is not None and max_consecutive_skips < 1:
@@ -95,7 +119,15 @@ class FiniteLossHook(Hook):
         self._poisoned = {}  # id(optim wrapper) -> True while dropping its accumulation window
 
     # --- installing and removing the guards --------------------------------------------
-    def before_train(self, runner):
+    def before_train(self, runner: 'Runner') -> None:
+        """Install the guards on the model's ``parse_losses`` and the optimizer wrappers.
+
+        Removes guards a previous ``train()`` that ended in an error left in place, and
+        restores the skip count from the message hub (a resumed run continues counting).
+
+        Args:
+            runner (Runner): the runner.
+        """
         self._unpatch()  # a previous train() that ended in an error left them in place
         self._runner = runner
         self.num_skipped = int(runner.message_hub.get_info(SKIPPED_KEY, 0) or 0)
@@ -108,7 +140,12 @@ class FiniteLossHook(Hook):
         for w in wrappers:
             self._patch(w, 'update_params', self._guarded_update_params(w, w.update_params))
 
-    def after_train(self, runner):
+    def after_train(self, runner: 'Runner') -> None:
+        """Remove the guards, and warn with the number of skipped steps if any.
+
+        Args:
+            runner (Runner): the runner.
+        """
         self._unpatch()
         if self.num_skipped:
             runner.logger.warning(f'FiniteLossHook: {self.num_skipped} optimizer step(s) were '

@@ -1,6 +1,6 @@
 """Vectorised FreiHAND / HO3D metrics (numpy float64; torch tensors are accepted)."""
 from .alignment import procrustes_align, scale_translation_align
-from .errors import PCK_THRESHOLDS, auc, mean_error, pck_curve, point_distances
+from .point_errors import PCK_THRESHOLDS, auc, mean_error, pck_curve, point_distances
 from .fscore import F_THRESHOLDS, f_score
 from .hand_mesh import PROTOCOLS, evaluate_hand_mesh, official_scores
 from .validation import check_points, check_prediction

@@ -1,20 +1,24 @@
 """Batched versions of the official FreiHAND/HO3D alignment functions."""
 import numpy as np
 
-from ._array import as_point_batch
+from ._array import ArrayLike, as_point_batch
 
 
-def procrustes_align(pred, gt):
+def procrustes_align(pred: ArrayLike, gt: ArrayLike) -> np.ndarray:
     """Similarity-align ``pred`` to ``gt`` per sample, exactly as the official ``align_w_scale``.
-
-    Args:
-        pred, gt: (N, K, 3) or (K, 3) arrays (numpy, lists or torch tensors).
-
-    Returns:
-        float64 array of ``pred``'s shape (batched): the aligned prediction.
 
     The official function has no determinant correction, so reflections are allowed, and its
     1e-8 terms make an all-zero prediction land on the GT centroid instead of giving NaN.
+
+    Args:
+        pred (ArrayLike): (N, K, 3) or (K, 3) array (numpy, lists or torch tensors).
+        gt (ArrayLike): the same shape.
+
+    Returns:
+        np.ndarray: float64 array of ``pred``'s shape (batched): the aligned prediction.
+
+    Raises:
+        ValueError: ``pred`` and ``gt`` are not point arrays of the same shape.
     """
     squeeze = np.ndim(pred) == 2
     pred, gt = as_point_batch(pred, 'pred'), as_point_batch(gt, 'gt')
@@ -35,11 +39,24 @@ def procrustes_align(pred, gt):
     return aligned[0] if squeeze else aligned
 
 
-def scale_translation_align(pred, gt, idx_a=0, idx_b=4):
+def scale_translation_align(pred: ArrayLike, gt: ArrayLike, idx_a: int = 0,
+                            idx_b: int = 4) -> np.ndarray:
     """HO3D's ``align_sc_tr``: match the |p_b - p_a| bone length and the p_a position.
 
     sp = |Y_b - Y_a|, Y' = Y / sp if sp > 0 else Y; sg = |X_b - X_a|;
     aligned = sg Y' - sg Y'_a + X_a. Indices refer to the submitted keypoint order.
+
+    Args:
+        pred (ArrayLike): Y, (N, K, 3) or (K, 3) array (numpy, lists or torch tensors).
+        gt (ArrayLike): X, the same shape.
+        idx_a (int): index of point a (the one matched in position).
+        idx_b (int): index of point b (the other end of the bone).
+
+    Returns:
+        np.ndarray: float64 array of ``pred``'s shape: the aligned prediction.
+
+    Raises:
+        ValueError: ``pred`` and ``gt`` are not point arrays of the same shape.
     """
     squeeze = np.ndim(pred) == 2
     pred, gt = as_point_batch(pred, 'pred'), as_point_batch(gt, 'gt')

@@ -1,20 +1,35 @@
 """Vertex F-score (official ``calculate_fscore``) with exact nearest neighbours, vectorised."""
 import sys
+from typing import Sequence, Union
 
 import numpy as np
 
-from ._array import as_point_batch
+from ._array import ArrayLike, as_point_batch
 from ._near_kernel import near_counts
 
 #: the official F-score thresholds, metres
 F_THRESHOLDS = (0.005, 0.015)
 
 
-def f_score(pred_verts, gt_verts, thresholds=F_THRESHOLDS):
+def f_score(pred_verts: ArrayLike, gt_verts: ArrayLike,
+            thresholds: Union[float, Sequence[float]] = F_THRESHOLDS) -> np.ndarray:
     """Per-sample F-score, (N, T), exactly as the official ``calculate_fscore``.
 
     a = #{g: d(g, P) < th} / |G|, b = #{p: d(p, G) < th} / |P| (strict ``<``),
     F = 2ab / (a + b), 0 when a + b = 0. The reported value is the mean over samples.
+    torch's thread count, if torch is loaded, is left as it was.
+
+    Args:
+        pred_verts (ArrayLike): P, (N, V, 3) or (V, 3) predicted vertices.
+        gt_verts (ArrayLike): G, (N, V', 3) or (V', 3) ground-truth vertices.
+        thresholds (float or Sequence[float]): (T,) distances, metres.
+
+    Returns:
+        np.ndarray: (N, T) float64, columns in the order of ``thresholds``.
+
+    Raises:
+        ValueError: wrong shapes, different sample counts, or thresholds that are not
+            positive finite numbers.
     """
     pred, gt = as_point_batch(pred_verts, 'pred_verts'), as_point_batch(gt_verts, 'gt_verts')
     if pred.shape[0] != gt.shape[0]:

@@ -1,12 +1,13 @@
 """The complete FreiHAND / HO3D evaluation on arrays, and the official score-file names."""
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Dict
 
 import numpy as np
 
-from ._array import empty_array
+from ._array import ArrayLike, empty_array
 from .alignment import procrustes_align, scale_translation_align
-from .errors import PCK_THRESHOLDS, auc, mean_error, pck_curve, point_distances
+from .point_errors import PCK_THRESHOLDS, auc, mean_error, pck_curve, point_distances
 from .fscore import F_THRESHOLDS, f_score
 from .validation import check_prediction
 
@@ -20,23 +21,33 @@ def _summary(dists):
     return mean_error(dists) * 1000.0, auc(pck, PCK_THRESHOLDS), pck.mean(axis=0)
 
 
-def evaluate_hand_mesh(pred_xyz, pred_verts, gt_xyz, gt_verts, protocol='freihand',
-                       return_per_sample=False):
+def evaluate_hand_mesh(pred_xyz: ArrayLike, pred_verts: ArrayLike, gt_xyz: ArrayLike,
+                       gt_verts: ArrayLike, protocol: str = 'freihand',
+                       return_per_sample: bool = False) -> Dict[str, Any]:
     """Official FreiHAND/HO3D metrics for (N, 21, 3) joints and (N, V, 3) vertices in metres.
 
     Joints are compared in the submitted order. Procrustes is fitted separately on joints and
     on vertices, as the official scripts do.
 
+    Args:
+        pred_xyz (ArrayLike): (N, 21, 3) predicted joints.
+        pred_verts (ArrayLike): (N, V, 3) predicted vertices.
+        gt_xyz (ArrayLike): (N, 21, 3) ground-truth joints.
+        gt_verts (ArrayLike): (N, V, 3) ground-truth vertices.
+        protocol (str): 'freihand' or 'ho3d' (adds the scale-translation aligned joints).
+        return_per_sample (bool): also return per-sample values and the PCK curves.
+
     Returns:
-        dict of floats: ``mpjpe, pa_mpjpe, mpvpe, pa_mpvpe`` (mm), ``auc_j, pa_auc_j, auc_v,
-        pa_auc_v`` (0..1), ``f5, pa_f5, f15, pa_f15`` (0..1), plus ``st_mpjpe, st_auc_j``
-        for ``protocol='ho3d'``. With ``return_per_sample=True`` also ``per_sample`` (dict of
-        (N,) arrays: mean errors in mm and F-scores) and ``pck_curves`` (dict with
-        ``thresholds_mm`` and the mean PCK curve of each error kind).
+        Dict[str, Any]: floats ``mpjpe, pa_mpjpe, mpvpe, pa_mpvpe`` (mm), ``auc_j,
+        pa_auc_j, auc_v, pa_auc_v`` (0..1), ``f5, pa_f5, f15, pa_f15`` (0..1), plus
+        ``st_mpjpe, st_auc_j`` for ``protocol='ho3d'``. With ``return_per_sample=True``
+        also ``per_sample`` (dict of (N,) arrays: mean errors in mm and F-scores) and
+        ``pck_curves`` (dict with ``thresholds_mm`` and the mean PCK curve of each error
+        kind).
 
     Raises:
-        ValueError: wrong shapes or sample counts, non-finite values, or a vertex count that
-            differs from the ground truth's.
+        ValueError: an unknown protocol, wrong shapes or sample counts, non-finite values,
+            or a vertex count that differs from the ground truth's.
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f'protocol must be one of {PROTOCOLS}, got {protocol!r}')
@@ -93,12 +104,22 @@ def evaluate_hand_mesh(pred_xyz, pred_verts, gt_xyz, gt_verts, protocol='freihan
     return result
 
 
-def official_scores(metrics, protocol='freihand'):
+def official_scores(metrics: Dict[str, Any], protocol: str = 'freihand') -> Dict[str, float]:
     """The official ``scores.txt`` entries, in order, from ``evaluate_hand_mesh``'s dict.
 
     Mean errors are in cm as the official scripts write them. HO3D calls the aligned joint
     entries ``xyz_procrustes_al_*`` and adds ``xyz_scale_trans_al_*``; its mesh entries keep
     FreiHAND's ``mesh_al_*`` names (checked against shreyashampali/ho3d eval.py).
+
+    Args:
+        metrics (Dict[str, Any]): as :func:`evaluate_hand_mesh` returns it for ``protocol``.
+        protocol (str): 'freihand' or 'ho3d'.
+
+    Returns:
+        Dict[str, float]: an ``OrderedDict``, entry name -> value.
+
+    Raises:
+        ValueError: an unknown protocol.
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f'protocol must be one of {PROTOCOLS}, got {protocol!r}')

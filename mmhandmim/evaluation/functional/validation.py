@@ -1,14 +1,29 @@
 """Input checks with messages that say what is wrong and where (sample index)."""
+from typing import Optional, Tuple
+
 import numpy as np
 
-from ._array import as_float64
+from ._array import ArrayLike, as_float64
 
 
-def check_points(arr, name, num_samples=None, num_points=None):
+def check_points(arr: ArrayLike, name: str, num_samples: Optional[int] = None,
+                 num_points: Optional[int] = None) -> np.ndarray:
     """Return ``arr`` as float64 (N, K, 3) or raise ValueError naming the problem.
 
     Checks the rank and last dimension, the sample count (``num_samples``), the point count
     (``num_points``) and that every value is finite (naming the first bad sample).
+
+    Args:
+        arr (ArrayLike): the points.
+        name (str): what ``arr`` is, for the messages.
+        num_samples (int, optional): required N; None: any.
+        num_points (int, optional): required K; None: any.
+
+    Returns:
+        np.ndarray: (N, K, 3) float64.
+
+    Raises:
+        ValueError: a check failed.
     """
     arr = as_float64(arr, name)
     if arr.ndim != 3 or arr.shape[-1] != 3:
@@ -26,8 +41,25 @@ def check_points(arr, name, num_samples=None, num_points=None):
     return arr
 
 
-def check_prediction(pred_xyz, pred_verts, gt_xyz, gt_verts):
-    """Validate GT then prediction against it; returns the four float64 arrays."""
+def check_prediction(pred_xyz: ArrayLike, pred_verts: ArrayLike, gt_xyz: ArrayLike,
+                     gt_verts: ArrayLike
+                     ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Validate GT then prediction against it; returns the four float64 arrays.
+
+    Args:
+        pred_xyz (ArrayLike): (N, J, 3) predicted joints.
+        pred_verts (ArrayLike): (N, V, 3) predicted vertices.
+        gt_xyz (ArrayLike): (N, J, 3) ground-truth joints.
+        gt_verts (ArrayLike): (N, V, 3) ground-truth vertices.
+
+    Returns:
+        Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ``(pred_xyz, pred_verts,
+        gt_xyz, gt_verts)``, each (N, K, 3) float64.
+
+    Raises:
+        ValueError: a check of :func:`check_points` failed, or the prediction's sample,
+            joint or vertex count differs from the ground truth's.
+    """
     gt_xyz = check_points(gt_xyz, 'gt_xyz')
     gt_verts = check_points(gt_verts, 'gt_verts', num_samples=gt_xyz.shape[0])
     n = gt_xyz.shape[0]

@@ -5,22 +5,21 @@ the predictions converted to the benchmark's joint order and camera frame, so th
 ``tools/analysis/eval_hand_mesh.py`` on the written ``pred.json`` agree exactly.
 """
 import os.path as osp
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
 from mmpose.registry import METRICS
 
-from ...datasets.transforms.camera_geometry import GL_TO_CV, split_similarity
-from ...hand_model.keypoints import convert_keypoints
+from ...structures import crop_to_source
 from ..baselines import (BASELINE_NAMES, baseline_hands, build_baseline_mano,
                          evaluate_baselines, format_comparison)
 from ..functional import evaluate_hand_mesh
+from ..protocol_space import check_protocol, to_benchmark
 from ..report import format_table
 from ..submission import write_submission
 
-#: the benchmark's joint order and camera frame (3x3 applied to OpenCV-frame points)
-PROTOCOL_SPACE = dict(freihand=('freihand', np.eye(3)), ho3d=('ho3d', GL_TO_CV))
 DEFAULT_KEYS = ('pa_mpjpe', 'pa_mpvpe', 'mpjpe', 'mpvpe', 'pa_f5', 'pa_f15', 'f5', 'f15',
                 'pa_auc_j', 'pa_auc_v')
 
@@ -34,31 +33,38 @@ class HandMeshMetric(BaseMetric):
     """PA-MPJPE, PA-MPVPE, MPJPE, MPVPE (mm), F@5/F@15 and AUCs, as the official scripts.
 
     Args:
-        protocol: 'freihand' or 'ho3d' (joint order, camera frame and HO3D's extra
+        protocol (str): 'freihand' or 'ho3d' (joint order, camera frame and HO3D's extra
             scale+translation alignment).
-        metric_keys: which of ``evaluate_hand_mesh``'s keys to report.
-        format_only: only write the submission (``pred.json`` + ``pred.zip``) in the
+        metric_keys (Sequence[str]): which of ``evaluate_hand_mesh``'s keys to report.
+        format_only (bool): only write the submission (``pred.json`` + ``pred.zip``) in the
             dataset's order, the benchmark's joint order and frame; no ground truth needed.
-        outfile_dir: where the submission goes (required with ``format_only``).
-        overwrite: replace an existing submission in ``outfile_dir``.
-        baselines: None, or ``dict(mano=MANOLayer config, mean_params=None or NPZ)`` to score
-            the trivial baselines (``mmhandmim.evaluation.baselines``) on the same samples:
-            the constant hand, and the training-set mean pose when ``mean_params`` is given
-            (the file ``tools/misc/compute_mean_mano_params.py`` writes). The comparison
-            table is logged and ``baseline/<name>_<key>`` is returned for every metric key.
-            ``mano`` is forced to ``keypoint_order='freihand'``; ``flat_hand_mean`` and
+        outfile_dir (str, optional): where the submission goes (required with
+            ``format_only``).
+        overwrite (bool): replace an existing submission in ``outfile_dir``.
+        baselines (dict, optional): None, or ``dict(mano=MANOLayer config,
+            mean_params=None or NPZ)`` to score the trivial baselines
+            (``mmhandmim.evaluation.baselines``) on the same samples: the constant hand, and
+            the training-set mean pose when ``mean_params`` is given (the file
+            ``tools/misc/compute_mean_mano_params.py`` writes). The comparison table is
+            logged and ``baseline/<name>_<key>`` is returned for every metric key. ``mano``
+            is forced to ``keypoint_order='freihand'``; ``flat_hand_mean`` and
             ``fingertip_ids`` default to the protocol's conventions.
+        collect_device (str): device of the results' collection, as ``BaseMetric``.
+        prefix (str, optional): prefix of the metric names; None: ``'mesh'``.
+
+    Raises:
+        ValueError: an unknown protocol, ``format_only`` without ``outfile_dir``, or bad
+            ``baselines`` settings (named in the message).
     """
 
     default_prefix = 'mesh'
 
-    def __init__(self, protocol='freihand', metric_keys=DEFAULT_KEYS, format_only=False,
-                 outfile_dir=None, overwrite=False, baselines=None, collect_device='cpu',
-                 prefix=None):
+    def __init__(self, protocol: str = 'freihand', metric_keys: Sequence[str] = DEFAULT_KEYS,
+                 format_only: bool = False, outfile_dir: Optional[str] = None,
+                 overwrite: bool = False, baselines: Optional[dict] = None,
+                 collect_device: str = 'cpu', prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
-        if protocol not in PROTOCOL_SPACE:
-            raise ValueError(f'protocol must be one of {sorted(PROTOCOL_SPACE)}, got '
-                             f'{protocol!r}')
+        check_protocol(protocol)
         if format_only and not outfile_dir:
             raise ValueError('HandMeshMetric(format_only=True) needs outfile_dir=DIR for '
                              'pred.json/pred.zip')
@@ -84,27 +90,56 @@ class HandMeshMetric(BaseMetric):
         except ValueError as exc:
             raise ValueError(f'{where} mean_params: {exc}') from None
 
-    def process(self, data_batch, data_samples):
+    def process(self, data_batch: Any, data_samples: Sequence[dict]) -> None:
+        """Keep each sample's prediction and, unless ``format_only``, its ground truth.
+
+        The ground truth is brought from the crop's camera back to the dataset's camera frame
+        (the predictions' frame, ``HandMeshEstimator``) when the sample has a ``warp_mat``.
+
+        Args:
+            data_batch (Any): the batch (not used).
+            data_samples (Sequence[dict]): the predicted samples as dicts, with
+                ``pred_instances`` (``keypoints_3d``, ``vertices``) and ``gt_instances``
+                (``has_3d``, ``keypoints_3d``, ``vertices``).
+        """
         for ds in data_samples:
             pred, gt = ds['pred_instances'], ds['gt_instances']
-            # predictions come in the dataset's camera frame (HandMeshEstimator); the packed
-            # ground truth is in the crop's camera, rotated by R if the crop was rotated
-            warp = ds.get('warp_mat')
-            R = split_similarity(warp)[1] if warp is not None else np.eye(3)
             res = dict(sample_idx=int(ds.get('sample_idx', len(self.results))),
                        pred_xyz=_array(pred['keypoints_3d']).reshape(21, 3),
                        pred_verts=_array(pred['vertices']).reshape(-1, 3))
             if not self.format_only:
                 res['has_3d'] = bool(_array(gt['has_3d']).reshape(-1)[0])
-                res['gt_xyz'] = _array(gt['keypoints_3d']).reshape(21, 3) @ R
-                res['gt_verts'] = _array(gt['vertices']).reshape(-1, 3) @ R
+                xyz = _array(gt['keypoints_3d']).reshape(21, 3)
+                verts = _array(gt['vertices']).reshape(-1, 3)
+                # predictions come in the dataset's camera frame (HandMeshEstimator); the
+                # packed ground truth is in the crop's camera (rotated if the crop was)
+                warp = ds.get('warp_mat')
+                if warp is not None:
+                    back = crop_to_source(warp, xyz=xyz, verts=verts)
+                    xyz, verts = back['xyz'], back['verts']
+                res['gt_xyz'], res['gt_verts'] = xyz, verts
             self.results.append(res)
 
     def _to_benchmark(self, xyz, verts):
-        order, frame = PROTOCOL_SPACE[self.protocol]
-        return convert_keypoints(xyz @ frame.T, 'freihand', order), verts @ frame.T
+        return to_benchmark(xyz, verts, self.protocol)
 
-    def compute_metrics(self, results):
+    def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
+        """Score the collected samples in the benchmark's order and frame, or write them.
+
+        Samples are sorted by ``sample_idx`` (duplicates dropped). The metrics table (and,
+        with ``baselines``, the comparison table) is logged.
+
+        Args:
+            results (List[dict]): what :meth:`process` kept, from all processes.
+
+        Returns:
+            Dict[str, float]: the ``metric_keys`` scores and ``baseline/<name>_<key>`` for
+            each baseline; empty with ``format_only`` (the submission is written instead).
+
+        Raises:
+            ValueError: some samples have no 3D ground truth.
+            KeyError: unknown ``metric_keys``.
+        """
         logger = MMLogger.get_current_instance()
         # distributed collection keeps dataset order; sort and de-duplicate to be certain
         by_idx = {r['sample_idx']: r for r in results}

@@ -6,16 +6,23 @@ projection with the crop's intrinsics K (``u = fx (X + T) / Tz + cx``) gives the
 T with ``Tz = 2 f / (s W)`` and offsets that account for a principal point away from the crop
 centre, so the 2D reprojection loss (eq. 12) projects with the real K.
 """
+from typing import Tuple
+
 import torch
 
 
-def weak_cam_to_translation(cam, K, img_size, min_scale=1e-2):
+def weak_cam_to_translation(cam: torch.Tensor, K: torch.Tensor, img_size: Tuple[int, int],
+                            min_scale: float = 1e-2) -> torch.Tensor:
     """(B, 3) weak-perspective cameras -> (B, 3) translations of the root joint.
 
     Args:
-        cam: (B, 3) ``(s, tx, ty)``.
-        K: (B, 3, 3) intrinsics of the crop.
-        img_size: (W, H) of the crop in pixels.
+        cam (torch.Tensor): (B, 3) ``(s, tx, ty)``.
+        K (torch.Tensor): (B, 3, 3) intrinsics of the crop.
+        img_size (Tuple[int, int]): (W, H) of the crop in pixels.
+        min_scale (float): ``s`` is clamped to at least this (bounds the depth).
+
+    Returns:
+        torch.Tensor: (B, 3) translations ``(tx, ty, tz)`` in the crop's camera frame.
     """
     W, H = img_size
     s = cam[:, 0].clamp(min=min_scale)
@@ -27,15 +34,20 @@ def weak_cam_to_translation(cam, K, img_size, min_scale=1e-2):
     return torch.stack([tx, ty, tz], dim=-1)
 
 
-def project_points(points, K):
-    """(B, N, 3) camera-frame points -> (B, N, 2) pixels with (B, 3, 3) intrinsics."""
-    uvw = points @ K.transpose(1, 2)
-    return uvw[..., :2] / uvw[..., 2:3].clamp(min=1e-6)
+def translation_to_weak_cam(transl: torch.Tensor, K: torch.Tensor,
+                            img_size: Tuple[int, int]) -> torch.Tensor:
+    """Inverse of ``weak_cam_to_translation``: the (s, tx, ty) that puts the root at ``transl``.
 
+    Used for mean parameters and to feed ground truth through the head.
 
-def translation_to_weak_cam(transl, K, img_size):
-    """Inverse of ``weak_cam_to_translation``: the (s, tx, ty) that puts the root at
-    ``transl`` (used for mean parameters and to feed ground truth through the head)."""
+    Args:
+        transl (torch.Tensor): (B, 3) root joint translations in the crop's camera frame.
+        K (torch.Tensor): (B, 3, 3) intrinsics of the crop.
+        img_size (Tuple[int, int]): (W, H) of the crop in pixels.
+
+    Returns:
+        torch.Tensor: (B, 3) weak-perspective cameras ``(s, tx, ty)``.
+    """
     W, H = img_size
     fx, fy, cx, cy = K[:, 0, 0], K[:, 1, 1], K[:, 0, 2], K[:, 1, 2]
     tz = transl[:, 2]

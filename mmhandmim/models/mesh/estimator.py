@@ -5,29 +5,47 @@ mmpose's ``TopdownPoseEstimator`` does the plumbing (data preprocessor, backbone
 predictions back in the *original* image and camera frame: 2D keypoints through the inverse
 crop warp (exact, rotation included), 3D points rotated back by the crop's camera rotation.
 """
+from typing import List, Optional, Tuple
+
 import numpy as np
+from mmengine.structures import InstanceData, PixelData
 from mmpose.models.pose_estimators import TopdownPoseEstimator
 from mmpose.registry import MODELS
+from mmpose.structures import PoseDataSample
 
-from ...datasets.transforms.camera_geometry import split_similarity
-
-
-def _inverse_warp(warp):
-    A = np.vstack([warp, [0, 0, 1]])
-    return np.linalg.inv(A)[:2]
+from ...structures import crop_to_source
 
 
 @MODELS.register_module()
 class HandMeshEstimator(TopdownPoseEstimator):
-    """Writes ``pred_instances`` with ``keypoints`` (1,21,2) image pixels,
+    """Top-down hand mesh estimator that writes its predictions in the original frame.
+
+    Writes ``pred_instances`` with ``keypoints`` (1,21,2) image pixels,
     ``keypoints_3d`` (1,21,3) and ``vertices`` (1,778,3) in metres in the dataset's camera
     frame, ``mano_pose`` (1,48) axis-angle (dataset convention), ``mano_betas``, ``cam``,
-    ``cam_t``; and ``keypoints_crop`` (1,21,2) in input-crop pixels."""
+    ``cam_t``; and ``keypoints_crop`` (1,21,2) in input-crop pixels.
 
-    def get_layer_depth(self, param_name, prefix=''):
-        """(depth, number of depths) of a parameter for mmpretrain's
-        ``LearningRateDecayOptimWrapperConstructor``: the backbone numbers its own layers,
-        everything else (head) is the top layer."""
+    Its arguments are those of mmpose's ``TopdownPoseEstimator`` (``backbone``, ``head``,
+    ...).
+    """
+
+    def get_layer_depth(self, param_name: str, prefix: str = '') -> Tuple[int, int]:
+        """Layer depth of a parameter for mmpretrain's ``LearningRateDecayOptimWrapperConstructor``.
+
+        The backbone numbers its own layers, everything else (head) is the top layer.
+
+        Args:
+            param_name (str): full name of the parameter (``prefix`` included).
+            prefix (str): prefix of the estimator's parameter names (the backbone's start with
+                ``prefix + 'backbone.'``).
+
+        Returns:
+            Tuple[int, int]: (depth, number of depths).
+
+        Raises:
+            NotImplementedError: the backbone has no ``get_layer_depth`` (layer-wise lr decay
+                needs a backbone that numbers its layers, e.g. mmpretrain's ViT).
+        """
         if not hasattr(self.backbone, 'get_layer_depth'):
             raise NotImplementedError(
                 f'{type(self.backbone).__name__} has no get_layer_depth(); layer-wise lr '
@@ -39,17 +57,32 @@ class HandMeshEstimator(TopdownPoseEstimator):
         K = self.head._labels(data_samples, 'cam_K')
         return self.head.forward(feats, K)
 
-    def add_pred_to_datasample(self, batch_pred_instances, batch_pred_fields,
-                               batch_data_samples):
+    def add_pred_to_datasample(self, batch_pred_instances: List[InstanceData],
+                               batch_pred_fields: Optional[List[PixelData]],
+                               batch_data_samples: List[PoseDataSample]) -> List[PoseDataSample]:
+        """Store the predictions, moved to the original image and camera frame, in the samples.
+
+        2D keypoints go through the inverse of the sample's crop warp (``warp_mat``), the
+        crop-pixel ones are kept as ``keypoints_crop``; ``keypoints_3d``, ``vertices`` and
+        ``cam_t`` are rotated back by the crop's camera rotation. The boxes and box scores are
+        the ground-truth instances'.
+
+        Args:
+            batch_pred_instances (List[InstanceData]): the head's predictions, one per sample.
+            batch_pred_fields (List[PixelData], optional): not used.
+            batch_data_samples (List[PoseDataSample]): the batch's samples.
+
+        Returns:
+            List[PoseDataSample]: the samples, with ``pred_instances`` set.
+        """
         for pred, ds in zip(batch_pred_instances, batch_data_samples):
             warp = np.asarray(ds.metainfo['warp_mat'], np.float64)
-            _, R = split_similarity(warp)
-            inv = _inverse_warp(warp)
+            keys = ('keypoints_3d', 'vertices', 'cam_t')
+            back = crop_to_source(warp, pred.keypoints, **{k: pred.get(k) for k in keys})
             pred.keypoints_crop = pred.keypoints.copy()
-            pred.keypoints = (pred.keypoints @ inv[:, :2].T + inv[:, 2]).astype(np.float32)
-            # crop camera = original camera rotated by R: x_orig = R^T x_crop
-            for key in ('keypoints_3d', 'vertices', 'cam_t'):
-                pred.set_field((pred.get(key) @ R).astype(np.float32), key)
+            pred.keypoints = back['keypoints_2d'].astype(np.float32)
+            for key in keys:
+                pred.set_field(back[key].astype(np.float32), key)
             pred.bboxes = ds.gt_instances.bboxes
             pred.bbox_scores = ds.gt_instances.bbox_scores
             ds.pred_instances = pred

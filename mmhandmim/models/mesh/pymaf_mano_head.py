@@ -16,16 +16,18 @@ Read against PyMAF's two files (``pymaf_net.py`` regressor loop, ``maf_extractor
    the weak-perspective camera, so depth is learned directly and not only through the 2D
    reprojection loss (which fits a mis-posed hand by moving it away).
 """
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
 import numpy as np
 import torch
 from mmpose.models.heads.base_head import BaseHead
 from mmpose.registry import MODELS
+from mmpose.structures import PoseDataSample
 from mmengine.structures import InstanceData
 from torch import nn
 
-from ...hand_model.rotation import (matrix_to_axis_angle, matrix_to_rot6d,
-                                    rot6d_to_matrix)
-from .camera import project_points, translation_to_weak_cam, weak_cam_to_translation
+from ...structures import matrix_to_axis_angle, matrix_to_rot6d, project, rot6d_to_matrix
+from .camera import translation_to_weak_cam, weak_cam_to_translation
 from .point_features import PointFeatureExtractor, pixel_to_grid, uniform_grid
 
 NUM_JOINTS, ROOT = 16, 0
@@ -38,9 +40,18 @@ def _deconv(c_in, c_out):
 
 
 class IterationRegressor(nn.Module):
-    """One PyMAF iteration: point features + current estimate -> parameter residuals."""
+    """One PyMAF iteration: point features + current estimate -> parameter residuals.
 
-    def __init__(self, in_features, hidden=1024, dropout=0.5, num_betas=10, activation=False):
+    Args:
+        in_features (int): width of the point features.
+        hidden (int): width of the two fc layers of the body.
+        dropout (float): dropout after each fc layer of the body.
+        num_betas (int): shape parameters.
+        activation (bool): ReLU after each fc layer of the body (False: linear body).
+    """
+
+    def __init__(self, in_features: int, hidden: int = 1024, dropout: float = 0.5,
+                 num_betas: int = 10, activation: bool = False) -> None:
         super().__init__()
         n_par = NUM_JOINTS * 6 + num_betas + 3
         act = (lambda: nn.ReLU(inplace=True)) if activation else nn.Identity
@@ -54,7 +65,20 @@ class IterationRegressor(nn.Module):
             nn.init.xavier_uniform_(layer.weight, gain=0.01)
             nn.init.zeros_(layer.bias)
 
-    def forward(self, point_feat, pose6d, betas, cam):
+    def forward(self, point_feat: torch.Tensor, pose6d: torch.Tensor, betas: torch.Tensor,
+                cam: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The updated estimate: the current one plus the decoded residuals.
+
+        Args:
+            point_feat (torch.Tensor): (B, in_features) point features.
+            pose6d (torch.Tensor): (B, 16, 6) current 6D rotations.
+            betas (torch.Tensor): (B, num_betas) current shape.
+            cam (torch.Tensor): (B, 3) current weak-perspective camera ``(s, tx, ty)``.
+
+        Returns:
+            Tuple[torch.Tensor, torch.Tensor, torch.Tensor]: updated ``(pose6d, betas, cam)``,
+            shaped as the inputs.
+        """
         x = self.body(torch.cat([point_feat, pose6d.flatten(1), betas, cam], dim=1))
         return (pose6d + self.dec['pose'](x).view_as(pose6d), betas + self.dec['betas'](x),
                 cam + self.dec['cam'](x))
@@ -62,39 +86,60 @@ class IterationRegressor(nn.Module):
 
 @MODELS.register_module()
 class PyMAFMANOHead(BaseHead):
-    """Args:
-        in_channels: channels of the backbone's last feature map.
-        mano: config of the ``MANOLayer`` (keypoint order must be the datasets' 'freihand').
-        input_size: (W, H) of the input crop.
-        num_iterations: feedback iterations (PyMAF: 3); uses deconv stage i at iteration i.
-        deconv_channels: channels of the pyramid stages (one per iteration).
-        grid_size: iteration-0 grid (grid_size^2 points).
-        num_vertex_samples: vertices (evenly spaced ids) sampled with the keypoints at
+    """PyMAF mesh-alignment feedback head regressing MANO from the backbone's last map.
+
+    Args:
+        in_channels (int): channels of the backbone's last feature map.
+        mano (dict): config of the ``MANOLayer`` (keypoint order must be the datasets'
+            'freihand').
+        input_size (Tuple[int, int]): (W, H) of the input crop.
+        num_iterations (int): feedback iterations (PyMAF: 3); uses deconv stage i at
+            iteration i.
+        deconv_channels (Sequence[int]): channels of the pyramid stages (one per iteration).
+        point_channels (Sequence[int]): widths of each ``PointFeatureExtractor``'s 1x1
+            convolutions (the last: features per point).
+        grid_size (int): iteration-0 grid (grid_size^2 points).
+        num_vertex_samples (int): vertices (evenly spaced ids) sampled with the keypoints at
             iterations > 0 (0: keypoints only, HandMIM's keypoint feedback).
-        mean_params: .npz with ``pose6d`` (16, 6), ``betas`` (10,), ``cam`` (3,) from
-            ``tools/misc/compute_mean_mano_params.py``; None: the documented fallback (the
-            hand model's zero pose: MANO's ``hands_mean`` fingers with ``flat_hand_mean=False``,
-            the flat hand with True; identity global orientation, zero betas, camera
-            (10, 0, 0): a hand of ~0.2 m filling the crop).
-        regressor_activation: ReLU after each fc of the regressor body (False: HMR/PyMAF's
-            linear body).
-        loss_mano, loss_vert, loss_kpt3d, loss_kpt2d, loss_cam: loss configs (weights
-            inside); ``loss_cam`` (the translation term of L_MANO) may be None.
-        loss_heatmap: auxiliary 2D keypoint heatmaps from the finest pyramid map (a 1x1
-            conv, training only; PyMAF's auxiliary dense supervision of the same map), e.g.
-            ``dict(type='KeypointHeatmapLoss', loss_weight=1.0, sigma=2.0)``; None: off.
+        hidden (int): width of the regressors' fc layers.
+        dropout (float): dropout of the regressors' body.
+        mean_params (str, optional): .npz with ``pose6d`` (16, 6), ``betas`` (10,), ``cam``
+            (3,) from ``tools/misc/compute_mean_mano_params.py``; None: the documented
+            fallback (the hand model's zero pose: MANO's ``hands_mean`` fingers with
+            ``flat_hand_mean=False``, the flat hand with True; identity global orientation,
+            zero betas, camera (10, 0, 0): a hand of ~0.2 m filling the crop).
+        regressor_activation (bool): ReLU after each fc of the regressor body (False:
+            HMR/PyMAF's linear body).
+        loss_mano (dict): L_MANO config (weights inside, as in all loss configs).
+        loss_vert (dict): vertex loss config.
+        loss_kpt3d (dict): 3D keypoint loss config.
+        loss_kpt2d (dict): 2D reprojection loss config.
+        loss_cam (dict, optional): the translation term of L_MANO; may be None.
+        loss_heatmap (dict, optional): auxiliary 2D keypoint heatmaps from the finest pyramid
+            map (a 1x1 conv, training only; PyMAF's auxiliary dense supervision of the same
+            map), e.g. ``dict(type='KeypointHeatmapLoss', loss_weight=1.0, sigma=2.0)``;
+            None: off.
+        init_cfg (dict, optional): passed to ``BaseHead``.
+
+    Raises:
+        ValueError: ``deconv_channels`` has not one entry per iteration, or the MANO layer's
+            keypoint order is not 'freihand'.
     """
 
-    def __init__(self, in_channels, mano=dict(type='MANOLayer', model_path='standin'),
-                 input_size=(224, 224), num_iterations=3, deconv_channels=(96, 48, 24),
-                 point_channels=(128, 64, 5), grid_size=21, num_vertex_samples=0,
-                 hidden=1024, dropout=0.5, mean_params=None, regressor_activation=True,
-                 loss_mano=dict(type='MANOParamLoss', loss_weight=1.0),
-                 loss_vert=dict(type='RootRelativeL1Loss', loss_weight=1.0),
-                 loss_kpt3d=dict(type='RootRelativeL1Loss', loss_weight=1.0),
-                 loss_kpt2d=dict(type='Keypoint2DReprojectionLoss', loss_weight=1.0),
-                 loss_cam=dict(type='WeakCameraLoss', loss_weight=1.0),
-                 loss_heatmap=None, init_cfg=None):
+    def __init__(self, in_channels: int,
+                 mano: dict = dict(type='MANOLayer', model_path='standin'),
+                 input_size: Tuple[int, int] = (224, 224), num_iterations: int = 3,
+                 deconv_channels: Sequence[int] = (96, 48, 24),
+                 point_channels: Sequence[int] = (128, 64, 5), grid_size: int = 21,
+                 num_vertex_samples: int = 0, hidden: int = 1024, dropout: float = 0.5,
+                 mean_params: Optional[str] = None, regressor_activation: bool = True,
+                 loss_mano: dict = dict(type='MANOParamLoss', loss_weight=1.0),
+                 loss_vert: dict = dict(type='RootRelativeL1Loss', loss_weight=1.0),
+                 loss_kpt3d: dict = dict(type='RootRelativeL1Loss', loss_weight=1.0),
+                 loss_kpt2d: dict = dict(type='Keypoint2DReprojectionLoss', loss_weight=1.0),
+                 loss_cam: Optional[dict] = dict(type='WeakCameraLoss', loss_weight=1.0),
+                 loss_heatmap: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg)
         if len(deconv_channels) != num_iterations:
             raise ValueError(f'deconv_channels needs one entry per iteration '
@@ -144,8 +189,21 @@ class PyMAFMANOHead(BaseHead):
         self.register_buffer('init_cam', cam.reshape(3))
 
     # --- forward --------------------------------------------------------------------------
-    def decode(self, pose6d, betas, cam, K):
-        """Parameters -> mesh in the crop's camera frame and 2D keypoints in crop pixels."""
+    def decode(self, pose6d: torch.Tensor, betas: torch.Tensor, cam: torch.Tensor,
+               K: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """Parameters -> mesh in the crop's camera frame and 2D keypoints in crop pixels.
+
+        Args:
+            pose6d (torch.Tensor): (B, 16, 6) 6D rotations.
+            betas (torch.Tensor): (B, num_betas) shape.
+            cam (torch.Tensor): (B, 3) weak-perspective camera ``(s, tx, ty)``.
+            K (torch.Tensor): (B, 3, 3) crop intrinsics.
+
+        Returns:
+            Dict[str, torch.Tensor]: ``rotmat`` (B, 16, 3, 3), ``pose6d``, ``betas``,
+            ``cam``, ``transl`` (B, 3) root joint position, ``keypoints_3d`` (B, 21, 3),
+            ``vertices`` (B, V, 3) and ``keypoints_2d`` (B, 21, 2).
+        """
         rotmat = rot6d_to_matrix(pose6d)
         out = self.mano(rotmat, betas)
         root = out['keypoints'][:, ROOT]
@@ -153,11 +211,21 @@ class PyMAFMANOHead(BaseHead):
         kpts3d = out['keypoints'] - root[:, None] + transl[:, None]
         verts = out['vertices'] - root[:, None] + transl[:, None]
         return dict(rotmat=rotmat, pose6d=pose6d, betas=betas, cam=cam, transl=transl,
-                    keypoints_3d=kpts3d, vertices=verts, keypoints_2d=project_points(kpts3d, K))
+                    keypoints_3d=kpts3d, vertices=verts,
+                    keypoints_2d=project(kpts3d, K, min_depth=1e-6))
 
-    def forward(self, feats, cam_K):
-        """``feats``: backbone outputs (the last map is used); ``cam_K``: (B, 3, 3) crop K.
-        Returns the list of per-iteration estimates (dicts of tensors)."""
+    def forward(self, feats: Union[torch.Tensor, Sequence],
+                cam_K: torch.Tensor) -> List[Dict[str, torch.Tensor]]:
+        """Run the feedback iterations.
+
+        Args:
+            feats (torch.Tensor or Sequence): backbone outputs (the last map is used).
+            cam_K (torch.Tensor): (B, 3, 3) crop K.
+
+        Returns:
+            List[Dict[str, torch.Tensor]]: the per-iteration estimates (dicts of tensors, as
+            :meth:`decode` returns).
+        """
         return self._forward(feats, cam_K)[0]
 
     def _forward(self, feats, cam_K):
@@ -176,8 +244,8 @@ class PyMAFMANOHead(BaseHead):
                 pts2d = prev['keypoints_2d']
                 if len(self.vertex_ids):
                     K = cam_K.to(prev['vertices'].dtype)
-                    pts2d = torch.cat([pts2d, project_points(
-                        prev['vertices'][:, self.vertex_ids], K)], dim=1)
+                    pts2d = torch.cat([pts2d, project(
+                        prev['vertices'][:, self.vertex_ids], K, min_depth=1e-6)], dim=1)
                 points = pixel_to_grid(pts2d.detach(), self.input_size).clamp(-2, 2)
             feat = self.extractors[i](x, points)
             pose6d, betas, cam = self.regressors[i](feat, pose6d.detach(), betas.detach(),
@@ -190,7 +258,26 @@ class PyMAFMANOHead(BaseHead):
     def _labels(batch_data_samples, key):
         return torch.stack([ds.gt_instance_labels[key][0] for ds in batch_data_samples])
 
-    def loss(self, feats, batch_data_samples, train_cfg={}):
+    def loss(self, feats: Union[torch.Tensor, Sequence],
+             batch_data_samples: List[PoseDataSample],
+             train_cfg: dict = {}) -> Dict[str, torch.Tensor]:
+        """The mesh losses, summed over the iterations (every iteration is supervised).
+
+        Samples with MANO labels but no stored vertices get their vertices from the
+        ground-truth parameters, as PyMAF does.
+
+        Args:
+            feats (torch.Tensor or Sequence): backbone outputs (the last map is used).
+            batch_data_samples (List[PoseDataSample]): samples with ``gt_instance_labels``
+                (``cam_K``, ``keypoints_3d``, ``keypoints_2d``, ``vertices``, ``mano_pose``,
+                ``mano_betas``, ``mano_trans``, ``has_3d``, ``has_mano``, ``has_verts``).
+            train_cfg (dict): not used.
+
+        Returns:
+            Dict[str, torch.Tensor]: ``loss_mano``, ``loss_vert``, ``loss_kpt3d``,
+            ``loss_kpt2d``, ``loss_cam`` and ``loss_heatmap`` when configured, and
+            ``rr_mpjpe_mm`` (root-relative MPJPE of the last iteration in mm, a log value).
+        """
         lab = lambda k: self._labels(batch_data_samples, k)  # noqa: E731
         K = lab('cam_K')
         estimates, finest = self._forward(feats, K)
@@ -236,7 +323,24 @@ class PyMAFMANOHead(BaseHead):
             ).clamp(min=1) * 1000
         return losses
 
-    def predict(self, feats, batch_data_samples, test_cfg={}):
+    def predict(self, feats: Union[torch.Tensor, Sequence],
+                batch_data_samples: List[PoseDataSample],
+                test_cfg: dict = {}) -> List[InstanceData]:
+        """The last iteration's estimate, one ``InstanceData`` per sample, in the crop.
+
+        Args:
+            feats (torch.Tensor or Sequence): backbone outputs (the last map is used).
+            batch_data_samples (List[PoseDataSample]): samples with ``cam_K`` in their
+                ``gt_instance_labels``.
+            test_cfg (dict): not used.
+
+        Returns:
+            List[InstanceData]: numpy ``keypoints`` (1, 21, 2) crop pixels,
+            ``keypoint_scores`` (1, 21) ones, ``keypoints_3d`` (1, 21, 3), ``vertices``,
+            ``mano_pose`` (1, 48) axis-angle in the datasets' convention (minus
+            ``hands_mean`` unless ``flat_hand_mean``), ``mano_betas``, ``cam`` and
+            ``cam_t`` (1, 3).
+        """
         K = self._labels(batch_data_samples, 'cam_K')
         est = self.forward(feats, K)[-1]
         rotmat = est['rotmat']

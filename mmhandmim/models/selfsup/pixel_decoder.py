@@ -16,6 +16,9 @@ What the paper leaves open, decided here:
 * Each level is layer-normalised first (intermediate ViT blocks are not normed), and a GELU
   follows each fusion. Transposed convs use kernel 4, stride 2, padding 1 (exact 2x).
 """
+from typing import Sequence, Tuple
+
+import torch
 import torch.nn.functional as F
 from mmpretrain.models.losses import PixelReconstructionLoss
 from mmpretrain.registry import MODELS
@@ -24,14 +27,18 @@ from torch import nn
 
 @MODELS.register_module()
 class PyramidPixelDecoder(nn.Module):
-    """Args:
-        in_channels (int): ViT width. num_levels (int): 4 = number of stride-2 stages.
-        channels (Sequence[int]): fusion width of each stage (coarse to fine).
-        out_channels (int): 3 (RGB). kernel_size (int): of the transposed convolutions.
+    """Pyramid pixel decoder (eq. 8): ViT levels to an image, one stride-2 stage per level.
+
+    Args:
+        in_channels (int): ViT width.
+        channels (Sequence[int]): fusion width of each stage (coarse to fine); their number
+            is ``num_levels`` (4 = number of stride-2 stages).
+        out_channels (int): 3 (RGB).
+        kernel_size (int): of the transposed convolutions.
     """
 
-    def __init__(self, in_channels, channels=(256, 128, 64, 32), out_channels=3,
-                 kernel_size=4):
+    def __init__(self, in_channels: int, channels: Sequence[int] = (256, 128, 64, 32),
+                 out_channels: int = 3, kernel_size: int = 4) -> None:
         super().__init__()
         self.num_levels = len(channels)
         self.level_norms = nn.ModuleList(nn.LayerNorm(in_channels) for _ in channels)
@@ -45,9 +52,20 @@ class PyramidPixelDecoder(nn.Module):
             for c, o in zip(channels, outs))
         self.act = nn.GELU()
 
-    def forward(self, levels, grid):
-        """``levels``: ``num_levels`` tensors ``(B, N, C)`` in block order (shallow first);
-        ``grid``: ``(h, w)`` token grid. Returns ``(B, out_channels, h * 2^L, w * 2^L)``."""
+    def forward(self, levels: Sequence[torch.Tensor], grid: Tuple[int, int]) -> torch.Tensor:
+        """Decode the levels into an image.
+
+        Args:
+            levels (Sequence[torch.Tensor]): ``num_levels`` tensors ``(B, N, C)`` in block
+                order (shallow first).
+            grid (Tuple[int, int]): ``(h, w)`` token grid.
+
+        Returns:
+            torch.Tensor: ``(B, out_channels, h * 2^L, w * 2^L)``.
+
+        Raises:
+            ValueError: the number of levels is not ``num_levels``.
+        """
         if len(levels) != self.num_levels:
             raise ValueError(f'decoder expects {self.num_levels} levels, got {len(levels)}')
         state = None
@@ -63,11 +81,19 @@ class PyramidPixelDecoder(nn.Module):
         return state
 
 
-def masked_l1_loss(pred, target, patch_mask, patch_size):
+def masked_l1_loss(pred: torch.Tensor, target: torch.Tensor, patch_mask: torch.Tensor,
+                   patch_size: int) -> torch.Tensor:
     """Eq. 9: mean absolute error over the pixels (and channels) of masked patches.
 
-    ``patch_mask (B, h, w)`` bool. A batch without any masked patch gives a 0 that keeps the
-    graph (mmpretrain's loss would divide by zero).
+    Args:
+        pred (torch.Tensor): reconstruction ``(B, C, H, W)``.
+        target (torch.Tensor): images ``(B, C, H, W)``.
+        patch_mask (torch.Tensor): ``(B, h, w)`` bool, True = masked.
+        patch_size (int): pixels per patch side (``H = h * patch_size``).
+
+    Returns:
+        torch.Tensor: the 0-d loss. A batch without any masked patch gives a 0 that keeps
+        the graph (mmpretrain's loss would divide by zero).
     """
     pixel_mask = patch_mask.repeat_interleave(patch_size, -2).repeat_interleave(
         patch_size, -1).unsqueeze(1).to(pred.dtype)

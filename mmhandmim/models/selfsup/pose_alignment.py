@@ -33,10 +33,12 @@ The choice was made by measurement (``benchmarks/pose_alignment_check.py``). The
 bottleneck is then L2-normalised and projected to the prototypes like any other. Both the
 student's and the teacher's class tokens are aligned, each with its own view's geometry.
 """
+from typing import Optional
+
 import torch
 from torch import nn
 
-from mmhandmim.datasets.transforms.view_geometry import invert_affine
+from mmhandmim.structures import invert_affine
 
 from .losses import update_batch_mean_ema_
 
@@ -51,9 +53,20 @@ def _check_mode(mode):
 
 def align_pseudo_keypoints(z: torch.Tensor, view_geometry: torch.Tensor,
                            mode: str = 'centred') -> torch.Tensor:
-    """Map bottlenecks ``z (..., 2K)`` of views with ``view_geometry (..., 2, 3)`` to the source.
+    """Map bottlenecks of views, read as K pseudo points, to the source frame.
 
-    Computed in float32 (autocast-safe); returns ``(..., 2K)`` float32.
+    Computed in float32 (autocast-safe).
+
+    Args:
+        z (torch.Tensor): bottlenecks ``(..., 2K)`` (interleaved ``(x, y)`` pairs).
+        view_geometry (torch.Tensor): the views' affines ``(..., 2, 3)``.
+        mode (str): one of ``ALIGNMENT_MODES`` (see the module doc).
+
+    Returns:
+        torch.Tensor: ``(..., 2K)`` float32.
+
+    Raises:
+        ValueError: unknown ``mode``.
     """
     _check_mode(mode)
     points = z.float().unflatten(-1, (-1, 2))
@@ -79,24 +92,46 @@ class PoseAlignment(nn.Module):
         center_momentum (float, optional): momentum of the running centre of the teacher's
             bottlenecks (averaged over processes, as the teacher centres); None: no centre.
             The paper's literal reading is ``mode='eq4', center_momentum=None``.
+
+    Raises:
+        ValueError: unknown ``mode``.
     """
 
-    def __init__(self, dim=256, mode='centred', center_momentum=0.9):
+    def __init__(self, dim: int = 256, mode: str = 'centred',
+                 center_momentum: Optional[float] = 0.9) -> None:
         super().__init__()
         _check_mode(mode)
         self.mode, self.center_momentum = mode, center_momentum
         self.register_buffer('center', torch.zeros(1, dim))
 
-    def forward(self, z, view_geometry):
+    def forward(self, z: torch.Tensor, view_geometry: torch.Tensor) -> torch.Tensor:
+        """Align bottlenecks after subtracting the running centre (when there is one).
+
+        Args:
+            z (torch.Tensor): bottlenecks ``(..., dim)``.
+            view_geometry (torch.Tensor): the views' affines ``(..., 2, 3)``.
+
+        Returns:
+            torch.Tensor: aligned bottlenecks ``(..., dim)`` float32.
+        """
         if self.center_momentum is not None:
             z = z.float() - self.center
         return align_pseudo_keypoints(z, view_geometry, self.mode)
 
     @torch.no_grad()
-    def update_center(self, teacher_z):
-        """EMA of the batch mean of the teacher's (unaligned) bottlenecks ``(N, dim)``."""
+    def update_center(self, teacher_z: torch.Tensor) -> None:
+        """EMA of the batch mean of the teacher's (unaligned) bottlenecks; no-op without centre.
+
+        Args:
+            teacher_z (torch.Tensor): ``(N, dim)``.
+        """
         if self.center_momentum is not None:
             update_batch_mean_ema_(self.center, teacher_z, self.center_momentum)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
+        """The mode and centre momentum, for ``repr``.
+
+        Returns:
+            str: ``mode=..., center_momentum=...``.
+        """
         return f'mode={self.mode!r}, center_momentum={self.center_momentum}'

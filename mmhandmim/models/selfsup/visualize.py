@@ -1,10 +1,12 @@
 """Picture of the student's pixel reconstruction: input | masked input | output | pasted."""
 import os
+from typing import Any, Dict
 
 import cv2
 import numpy as np
 import torch
 from mmengine.model import is_model_wrapper
+from torch import nn
 
 
 def _to_bgr_uint8(x, preprocessor):
@@ -17,12 +19,28 @@ def _to_bgr_uint8(x, preprocessor):
     return np.ascontiguousarray(x)
 
 
-def visualize_reconstruction(model, data, out_file, view=0, max_images=4):
-    """Write a PNG, one row per image of a collated batch ``data`` (dict of ``inputs`` and
-    ``data_samples``, as a dataloader yields it): the view, the view with its masked patches
-    grey, the reconstruction, and the reconstruction pasted into the masked patches.
+def visualize_reconstruction(model: nn.Module, data: Dict[str, Any], out_file: str,
+                             view: int = 0, max_images: int = 4) -> np.ndarray:
+    """Write a PNG of the student's pixel reconstruction, one row per image of a batch.
 
-    Returns the picture (H x W x 3 uint8 BGR).
+    Each row shows the view, the view with its masked patches grey, the reconstruction, and
+    the reconstruction pasted into the masked patches. The model runs in eval mode and gets
+    its training mode back afterwards.
+
+    Args:
+        model (nn.Module): a ``HandMIM`` with a pixel decoder, or a model wrapper of one.
+        data (Dict[str, Any]): a collated batch, dict of ``inputs`` and ``data_samples``, as
+            a dataloader yields it.
+        out_file (str): path of the PNG (its folder is created).
+        view (int): which (global) view to show.
+        max_images (int): at most this many images (rows).
+
+    Returns:
+        np.ndarray: the picture (H x W x 3 uint8 BGR).
+
+    Raises:
+        ValueError: the model has no pixel decoder (``loss_weights.recon`` is 0).
+        IOError: the PNG could not be written.
     """
     model = model.module if is_model_wrapper(model) else model
     if model.decoder is None:

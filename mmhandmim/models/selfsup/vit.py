@@ -5,6 +5,8 @@ A ``VisionTransformer`` plus one ``mask_token``: masked patch embeddings are rep
 it is. Apart from ``mask_token`` the state dict is that of ``VisionTransformer``; see
 ``checkpoint.py`` for turning an algorithm checkpoint into a plain backbone checkpoint.
 """
+from typing import Any, List, Optional, Sequence, Tuple
+
 import torch
 from mmengine.model.weight_init import trunc_normal_
 from mmpretrain.models import VisionTransformer
@@ -21,10 +23,15 @@ class HandMIMViT(VisionTransformer):
         level_indices (Sequence[int], optional): blocks (0-based) whose outputs feed the pixel
             decoder. Default: the ends of the four quarters of the depth, i.e. blocks 3, 6, 9,
             12 of a 12-block ViT (indices 2, 5, 8, 11) and 6, 12, 18, 24 of ViT-L.
-        Other arguments are those of ``VisionTransformer``.
+        *args: positional arguments of ``VisionTransformer``.
+        **kwargs: the other arguments of ``VisionTransformer``.
+
+    Raises:
+        ValueError: the ViT has no class token (pose alignment reads it).
     """
 
-    def __init__(self, *args, level_indices=None, **kwargs):
+    def __init__(self, *args: Any, level_indices: Optional[Sequence[int]] = None,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if not self.with_cls_token:
             raise ValueError('HandMIMViT needs the class token (pose alignment reads it)')
@@ -33,12 +40,26 @@ class HandMIMViT(VisionTransformer):
             level_indices = [self.num_layers * k // 4 - 1 for k in range(1, 5)]
         self.level_indices = tuple(i % self.num_layers for i in level_indices)
 
-    def init_weights(self):
+    def init_weights(self) -> None:
+        """``VisionTransformer``'s initialisation, and ``mask_token`` truncated normal (0.02)."""
         super().init_weights()
         trunc_normal_(self.mask_token, std=0.02)
 
-    def embed_patches(self, x, mask=None):
-        """Patch embeddings ``(B, N, C)`` with masked ones (``mask (B, h, w)`` True) replaced."""
+    def embed_patches(self, x: torch.Tensor,
+                      mask: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, Tuple[int, int]]:
+        """Patch embeddings with the masked ones replaced by ``mask_token``.
+
+        Args:
+            x (torch.Tensor): images ``(B, 3, H, W)``.
+            mask (torch.Tensor, optional): ``(B, h, w)`` on the patch grid, True = masked.
+
+        Returns:
+            Tuple[torch.Tensor, Tuple[int, int]]: embeddings ``(B, N, C)`` and the patch grid
+            ``(h, w)``.
+
+        Raises:
+            ValueError: the mask's grid is not the patch grid.
+        """
         x, hw = self.patch_embed(x)
         if mask is not None:
             if tuple(mask.shape[-2:]) != tuple(hw):
@@ -62,17 +83,35 @@ class HandMIMViT(VisionTransformer):
                 x = self.ln1(x)
             yield i, x
 
-    def forward(self, x, mask=None):
-        """``VisionTransformer.forward`` (same outputs) with optional masking."""
+    def forward(self, x: torch.Tensor,
+                mask: Optional[torch.Tensor] = None) -> Tuple[Any, ...]:
+        """``VisionTransformer.forward`` (same outputs) with optional masking.
+
+        Args:
+            x (torch.Tensor): images ``(B, 3, H, W)``.
+            mask (torch.Tensor, optional): ``(B, h, w)`` on the patch grid, True = masked.
+
+        Returns:
+            Tuple[Any, ...]: one output per ``out_indices`` block, formatted as by
+            ``VisionTransformer`` (``out_type``).
+        """
         x, hw = self._tokens(x, mask)
         return tuple(self._format_output(out, hw) for i, out in self._blocks(x)
                      if i in self.out_indices)
 
-    def forward_features(self, x, mask=None):
-        """Returns ``(cls (B, C), patches (B, N, C), levels)`` for HandMIM.
+    def forward_features(
+            self, x: torch.Tensor, mask: Optional[torch.Tensor] = None
+    ) -> Tuple[torch.Tensor, torch.Tensor, List[torch.Tensor]]:
+        """The class token, patch tokens and decoder levels for HandMIM.
 
-        ``levels`` are the patch tokens ``(B, N, C)`` after the ``level_indices`` blocks, in
-        block order.
+        Args:
+            x (torch.Tensor): images ``(B, 3, H, W)``.
+            mask (torch.Tensor, optional): ``(B, h, w)`` on the patch grid, True = masked.
+
+        Returns:
+            Tuple[torch.Tensor, torch.Tensor, List[torch.Tensor]]: ``(cls (B, C), patches
+            (B, N, C), levels)``; ``levels`` are the patch tokens ``(B, N, C)`` after the
+            ``level_indices`` blocks, in block order.
         """
         x, _ = self._tokens(x, mask)
         levels = []

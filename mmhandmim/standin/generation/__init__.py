@@ -18,8 +18,8 @@ Conventions of the stored data (also written to each root's ``standin_info.json`
 from .common import GENERATOR_VERSION, INFO_FILE, OutputExistsError, sample_rng
 from .freihand_writer import generate_freihand
 from .ho3d_writer import generate_ho3d
-from .scene import CV_TO_GL, StandinHands
+from .scene import StandinHands
 from .unlabeled_writer import generate_unlabeled
 
-__all__ = ['GENERATOR_VERSION', 'INFO_FILE', 'OutputExistsError', 'sample_rng', 'CV_TO_GL',
+__all__ = ['GENERATOR_VERSION', 'INFO_FILE', 'OutputExistsError', 'sample_rng',
            'StandinHands', 'generate_freihand', 'generate_ho3d', 'generate_unlabeled']

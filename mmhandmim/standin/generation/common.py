@@ -7,6 +7,8 @@ from typing import Dict, Iterable, Optional, Sequence
 
 import numpy as np
 
+from ...utils.errors import UserInputError
+
 #: bump when the generated data change for the same seed and arguments
 GENERATOR_VERSION = 1
 INFO_FILE = 'standin_info.json'
@@ -24,7 +26,7 @@ SPLIT_IDS = {
 JSON_DECIMALS = 8
 
 
-class OutputExistsError(FileExistsError):
+class OutputExistsError(UserInputError, FileExistsError):
     """The target folder is not empty and may not be overwritten."""
 
 
@@ -113,7 +115,7 @@ def write_json(path: str, value, decimals: int = JSON_DECIMALS) -> None:
 
 def hand_model_info(hands, flat_hand_mean: bool = False) -> Dict:
     """The MANO-parameter convention of the stored data (see the package docstring)."""
-    from mmhandmim.hand_model.standin import STANDIN_VERSION, source_hash
+    from ..hand import STANDIN_VERSION, source_hash
     return {
         'hand_model': HAND_MODEL_NOTE,
         'model_path': 'standin',
@@ -135,7 +137,7 @@ def hand_model_info(hands, flat_hand_mean: bool = False) -> Dict:
 
 def write_info(root: str, info: Dict) -> str:
     path = os.path.join(root, INFO_FILE)
-    base = {'generator': 'mmhandmim.datasets.generation',
+    base = {'generator': 'mmhandmim.standin.generation',
             'generator_version': GENERATOR_VERSION,
             'note': f'Generated look-alike data from the {HAND_MODEL_NOTE}; numbers obtained '
                     'on it say nothing about MANO-based results.'}

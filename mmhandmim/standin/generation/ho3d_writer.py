@@ -35,11 +35,11 @@ from tqdm import tqdm
 from .backgrounds import camera_effects, random_background, sample_occluder
 from .common import (HAND_MODEL_NOTE, JsonListWriter, hand_model_info, imwrite,
                      prepare_output_dir, round_params, sample_rng, torch_threads, write_info)
-from .scene import (CV_TO_GL, StandinHands, composite_over, hand_box, mat_to_aa, merge_meshes,
-                    object_to_camera, opencv_to_opengl_params, place_occluder, pose_scenes,
-                    project, render_rgba, rotation_about, sample_finger_pose,
-                    sample_global_rotation, sample_light, sample_shape, sample_skin_colors,
-                    slerp)
+from ...structures import CV_TO_GL, mat_to_aa, project, rotation_about, slerp
+from .scene import (StandinHands, composite_over, hand_box, merge_meshes, object_to_camera,
+                    opencv_to_opengl_params, place_occluder, pose_scenes, render_rgba,
+                    sample_finger_pose, sample_global_rotation, sample_light, sample_shape,
+                    sample_skin_colors)
 
 IMAGE_SIZE = (480, 640)
 OWNED = ['train', 'evaluation', 'train.txt', 'evaluation.txt', 'evaluation_xyz.json',
@@ -206,7 +206,7 @@ def _write_split(root, split, n, num_seqs, hands, seed, progress, antialias, fla
                     'objCorners3D': (occ['corners'] @ R_o.T + t_o) @ CV_TO_GL,
                 }
             else:
-                box = hand_box(project(K, hand_cv), IMAGE_SIZE)
+                box = hand_box(project(hand_cv, K), IMAGE_SIZE)
                 meta = {'handBoundingBox': box,
                         'handJoints3D': kpts_gl[i, 0].astype(np.float64),
                         'camMat': K.copy()}

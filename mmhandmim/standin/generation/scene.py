@@ -21,11 +21,9 @@ from typing import Dict, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from mmhandmim.hand_model.rotation import axis_angle_to_matrix, matrix_to_axis_angle
+from mmhandmim.structures import CV_TO_GL, mat_to_aa, project, rotate_posed_hand, rotation_about
 from mmhandmim.visualization import render_layers
 
-#: OpenCV <-> OpenGL camera frames (its own inverse; a proper rotation)
-CV_TO_GL = np.diag([1.0, -1.0, -1.0])
 #: hand-model batch size (fixed, see ``StandinHands.forward``)
 FORWARD_BATCH = 32
 
@@ -41,26 +39,6 @@ SKIN_TONES = np.array([
 ])
 _PALM_TINT = np.array([0.93, 0.74, 0.64])
 _NAIL_TINT = np.array([0.97, 0.80, 0.78])
-
-
-# ----------------------------------------------------------------------------------------
-# rotations (float64 numpy front-ends of the project's torch conversions)
-def aa_to_mat(aa) -> np.ndarray:
-    return axis_angle_to_matrix(torch.as_tensor(np.asarray(aa, np.float64))).numpy()
-
-
-def mat_to_aa(mat) -> np.ndarray:
-    return matrix_to_axis_angle(torch.as_tensor(np.asarray(mat, np.float64))).numpy()
-
-
-def slerp(Ra: np.ndarray, Rb: np.ndarray, w: float) -> np.ndarray:
-    """Rotation a fraction ``w`` of the way from ``Ra`` to ``Rb`` (shortest arc)."""
-    return Ra @ aa_to_mat(w * mat_to_aa(Ra.T @ Rb))
-
-
-def rotation_about(axis, angle: float) -> np.ndarray:
-    axis = np.asarray(axis, np.float64)
-    return aa_to_mat(axis / np.linalg.norm(axis) * angle)
 
 
 # ----------------------------------------------------------------------------------------
@@ -163,13 +141,13 @@ class StandinHands:
 def sample_finger_pose(rng: np.random.Generator, hands: StandinHands, is_rhand: bool = True,
                        curl: Optional[float] = None) -> np.ndarray:
     """(45,) finger pose as stored (relative to hands_mean, flat_hand_mean=False)."""
-    from mmhandmim.hand_model import sample_hand_pose
+    from ..pose import sample_hand_pose
     absolute = sample_hand_pose(1, rng, is_rhand=is_rhand, curl=curl)[0].astype(np.float64)
     return absolute - hands.hands_mean(is_rhand)
 
 
 def sample_shape(rng: np.random.Generator, scale: float = 1.0) -> np.ndarray:
-    from mmhandmim.hand_model import sample_betas
+    from ..pose import sample_betas
     return sample_betas(1, rng, scale=scale)[0].astype(np.float64)
 
 
@@ -240,12 +218,6 @@ def sample_skin_colors(rng: np.random.Generator, hands: StandinHands,
 
 # ----------------------------------------------------------------------------------------
 # cameras
-def project(K: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """(..., 3) OpenCV camera-frame points -> (..., 2) pixels, ``u = K x / z``."""
-    p = np.asarray(points, np.float64) @ np.asarray(K, np.float64).T
-    return p[..., :2] / p[..., 2:3]
-
-
 def crop_intrinsics(verts: np.ndarray, size: int, fill: float,
                     shift: Sequence[float] = (0.0, 0.0)) -> np.ndarray:
     """K of a ``size`` x ``size`` crop in which the hand's projected bounding box spans
@@ -263,9 +235,10 @@ def opencv_to_opengl_params(global_orient: np.ndarray, transl: np.ndarray,
                             root: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """Global orientation (axis-angle, (3,)) and translation of the same posed hand in the
     OpenGL frame; ``root`` is the rest-pose root joint J0 for the hand's betas."""
-    R = CV_TO_GL @ aa_to_mat(global_orient)
-    t = CV_TO_GL @ (np.asarray(root, np.float64) + transl) - root
-    return mat_to_aa(R), t
+    root = np.asarray(root, np.float64)
+    moved = rotate_posed_hand(CV_TO_GL, root + transl, mano_pose=np.asarray(global_orient),
+                              mano_trans=np.asarray(transl))
+    return moved['mano_pose'], moved['mano_trans']
 
 
 # ----------------------------------------------------------------------------------------
@@ -281,7 +254,7 @@ def render_rgba(verts: np.ndarray, faces: torch.Tensor, colors: np.ndarray, K: n
     H, W = size_hw
     rgb = np.zeros((H, W, 3), np.float32)
     alpha = np.zeros((H, W), np.float32)
-    uv = project(K, verts)
+    uv = project(verts, K)
     x0, y0 = (max(int(math.floor(uv[:, i].min())) - pad, 0) for i in (0, 1))
     x1 = min(int(math.ceil(uv[:, 0].max())) + pad, W)
     y1 = min(int(math.ceil(uv[:, 1].max())) + pad, H)

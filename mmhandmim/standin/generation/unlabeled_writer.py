@@ -24,8 +24,9 @@ from tqdm import tqdm
 from .backgrounds import camera_effects, random_background, sample_occluder
 from .common import (HAND_MODEL_NOTE, hand_model_info, imwrite, prepare_output_dir,
                      sample_rng, torch_threads, write_info)
+from ...structures import project
 from .scene import (StandinHands, composite_over, crop_intrinsics, hand_box, merge_meshes,
-                    object_to_camera, place_occluder, pose_scenes, project, render_rgba,
+                    object_to_camera, place_occluder, pose_scenes, render_rgba,
                     sample_hand_scene)
 
 OWNED = ['images', 'list.txt']
@@ -89,7 +90,7 @@ def generate_unlabeled(out_dir: str, num: int = 64, seed: int = 0, img_size: int
                 name = 'images/%08d.jpg' % i
                 imwrite(os.path.join(root, name), img,
                         [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(80, 96))])
-                x0, y0, x1, y1 = hand_box(project(K, hv), size)
+                x0, y0, x1, y1 = hand_box(project(hv, K), size)
                 side = 'r' if s['is_rhand'] else 'l'
                 sides[side] += 1
                 lines.append(f'{name} {x0:.1f} {y0:.1f} {x1:.1f} {y1:.1f} {side}')
