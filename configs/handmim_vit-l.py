@@ -2,6 +2,8 @@
 # 6/12/18/24), 250 epochs, 8 GPUs x 128. Drop-path 0.3 (iBOT ViT-L practice; the paper is
 # silent). Fine-tuned on FreiHAND: PA-MPJPE 6.19 / PA-MPVPE 6.29 mm (paper Table 1).
 #   tools/dist_train.sh configs/handmim_vit-l.py 8 --amp
+# Batch: 128 per GPU x 8 GPUs = 1024 in total (the paper's pre-training batch); on other
+# GPU counts keep the total (train_dataloader.batch_size) or pass --auto-scale-lr.
 _base_ = ['handmim_vit-s.py']
 embed_dims = 1024
 max_epochs = 250

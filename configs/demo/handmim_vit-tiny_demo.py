@@ -7,6 +7,8 @@
 # ~105 mm on 4,096 generated images; patch 8: 66-74 mm after 1,000-2,000 steps, measured),
 # so the pre-training that initialises it uses the same patch. The pixel decoder then has 3
 # stride-2 stages (2^3 = 8), fed by blocks 2, 3 and 4.
+# Batch: 32 per GPU x 1 GPU = 32 in total (the demo runs in one process); on other
+# GPU counts keep the total (train_dataloader.batch_size) or pass --auto-scale-lr.
 _base_ = ['../handmim_vit-s.py']
 embed_dims = 96
 max_epochs = 6
@@ -56,3 +58,6 @@ custom_hooks = [
 ]
 default_hooks = dict(logger=dict(interval=5),
                      checkpoint=dict(interval=max_epochs, max_keep_ckpts=1))
+
+# the demo lr is tuned for its one-process batch of 32 (see the header)
+auto_scale_lr = dict(base_batch_size=32, enable=False)

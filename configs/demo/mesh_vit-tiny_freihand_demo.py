@@ -1,6 +1,8 @@
 # The demo's fine-tuning: the mesh estimator of configs/mesh/ shrunk to the demo's tiny ViT
 # (initialised from the demo pre-training's teacher backbone) on the generated
 # FreiHAND-layout data with the stand-in hand model (not MANO), 64 px crops.
+# Batch: 32 per GPU x 1 GPU = 32 in total (the demo runs in one process); on other
+# GPU counts keep the total (train_dataloader.batch_size) or pass --auto-scale-lr.
 _base_ = ['../mesh/handmim-s_pymaf_freihand.py']
 embed_dims = 96
 input_size = (64, 64)
@@ -53,3 +55,6 @@ param_scheduler = [
 train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=max_epochs)
 default_hooks = dict(logger=dict(interval=5),
                      checkpoint=dict(interval=max_epochs, max_keep_ckpts=1, save_best=None))
+
+# the demo lr is tuned for its one-process batch of 32 (see the header)
+auto_scale_lr = dict(base_batch_size=32, enable=False)

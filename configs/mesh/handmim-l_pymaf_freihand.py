@@ -2,6 +2,8 @@
 # backbone extracted to work_dirs/handmim_vit-l/backbone.pth), PyMAF-MANO head, FreiHAND.
 # Paper Table 1, HandMIM-Large: PA-MPVPE 6.29 mm, PA-MPJPE 6.19 mm, F@5 0.744, F@15 0.986.
 # Status: not yet trained on real data.
+# Batch: 16 per GPU x 8 GPUs = 128 in total (the paper's fine-tuning batch); on other
+# GPU counts keep the total (train_dataloader.batch_size) or pass --auto-scale-lr.
 _base_ = [
     '../_base_/default_runtime_mesh.py', '../_base_/models/mesh_vit-l_pymaf.py',
     '../_base_/datasets/freihand_mesh.py', '../_base_/schedules/mesh_adam_100e.py'

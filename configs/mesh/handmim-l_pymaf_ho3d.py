@@ -6,6 +6,8 @@
 # computes these (the paper's "MPJPE" is not defined; HO3D's server reports it unaligned and
 # scale+translation aligned). No validation during training; the last checkpoint is tested.
 # Status: not yet trained on real data.
+# Batch: 16 per GPU x 8 GPUs = 128 in total (the paper's fine-tuning batch); on other
+# GPU counts keep the total (train_dataloader.batch_size) or pass --auto-scale-lr.
 _base_ = [
     '../_base_/default_runtime_mesh.py', '../_base_/models/mesh_vit-l_pymaf.py',
     '../_base_/datasets/ho3d_mesh.py', '../_base_/schedules/mesh_adam_100e.py'

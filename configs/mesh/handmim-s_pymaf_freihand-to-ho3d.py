@@ -13,6 +13,8 @@
 # parameters, not the scored joints/vertices, but HO3D's ground-truth fingertips are vertices
 # 333/444 (index/middle) where FreiHAND's are 320/443: add
 # --cfg-options model.head.mano.fingertip_ids=ho3d to tools/test.py to submit HO3D's tips.
+# Batch: 16 per GPU x 8 GPUs = 128 in total (the paper's fine-tuning batch); on other
+# GPU counts keep the total (train_dataloader.batch_size) or pass --auto-scale-lr.
 _base_ = ['./handmim-s_pymaf_freihand.py']
 ho3d_root = 'data/ho3d/'
 ho3d_test_pipeline = [

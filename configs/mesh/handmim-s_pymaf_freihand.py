@@ -2,6 +2,8 @@
 # tools/model_converters/extract_handmim_backbone.py), PyMAF-MANO head, FreiHAND.
 # Paper Table 1 target: PA-MPJPE 6.57 mm, PA-MPVPE 6.57 mm. Status: not yet trained on
 # real data.
+# Batch: 16 per GPU x 8 GPUs = 128 in total (the paper's fine-tuning batch); on other
+# GPU counts keep the total (train_dataloader.batch_size) or pass --auto-scale-lr.
 _base_ = [
     '../_base_/default_runtime_mesh.py', '../_base_/models/mesh_vit-s_pymaf.py',
     '../_base_/datasets/freihand_mesh.py', '../_base_/schedules/mesh_adam_100e.py'

@@ -14,6 +14,8 @@
 # weight_decay=0 must be explicit (the constructor writes it into every group). The cosine
 # schedule ends at a fraction of each group's lr: an absolute eta_min would lie above the
 # deepest groups' lr.
+# Batch: 16 per GPU x 8 GPUs = 128 in total (the paper's fine-tuning batch); on other
+# GPU counts keep the total (train_dataloader.batch_size) or pass --auto-scale-lr.
 _base_ = ['./handmim-s_pymaf_freihand.py']
 layer_decay_rate = 0.75
 num_blocks = 12

@@ -12,6 +12,8 @@
 # fingertips are vertices 333/444 (index/middle) where FreiHAND's ground truth uses 320/443:
 # add --cfg-options model.head.mano.fingertip_ids=freihand to tools/test.py to score
 # FreiHAND's tips.
+# Batch: 16 per GPU x 8 GPUs = 128 in total (the paper's fine-tuning batch); on other
+# GPU counts keep the total (train_dataloader.batch_size) or pass --auto-scale-lr.
 _base_ = ['./handmim-s_pymaf_ho3d.py']
 freihand_root = 'data/freihand/'
 freihand_test_pipeline = [

@@ -12,6 +12,8 @@
 # them once, in __init__; it has no train() override, so the runner's model.train() puts them
 # back in train mode. Their drop-path is therefore switched off here: the frozen part is then
 # deterministic (dropout is 0 and LayerNorm has no running statistics).
+# Batch: 16 per GPU x 8 GPUs = 128 in total (the paper's fine-tuning batch); on other
+# GPU counts keep the total (train_dataloader.batch_size) or pass --auto-scale-lr.
 _base_ = ['./ibot-s_pymaf_freihand.py']
 frozen_blocks = 4
 num_blocks = 12

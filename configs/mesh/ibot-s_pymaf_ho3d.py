@@ -4,6 +4,8 @@
 # F@15 0.966, scored by the HO3D Codalab server from
 # work_dirs/ibot-s_pymaf_ho3d/submission/pred.zip.
 # Status: not yet trained on real data.
+# Batch: 16 per GPU x 8 GPUs = 128 in total (the paper's fine-tuning batch); on other
+# GPU counts keep the total (train_dataloader.batch_size) or pass --auto-scale-lr.
 _base_ = ['./handmim-s_pymaf_ho3d.py']
 model = dict(backbone=dict(init_cfg=dict(checkpoint='work_dirs/ibot_vit-s/backbone.pth')))
 test_evaluator = dict(outfile_dir='work_dirs/{{fileBasenameNoExtension}}/submission')

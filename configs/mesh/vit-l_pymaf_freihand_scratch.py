@@ -3,6 +3,8 @@
 # Paper Table 1, ViT-Large: PA-MPVPE 6.6 mm, PA-MPJPE 6.6 mm, F@5 0.727, F@15 0.983.
 # The paper does not say how its baseline was initialised; read as from scratch.
 # Status: not yet trained on real data.
+# Batch: 16 per GPU x 8 GPUs = 128 in total (the paper's fine-tuning batch); on other
+# GPU counts keep the total (train_dataloader.batch_size) or pass --auto-scale-lr.
 _base_ = ['./handmim-l_pymaf_freihand.py']
 model = dict(backbone=dict(init_cfg=[
     dict(type='TruncNormal', layer='Linear', std=.02),

@@ -4,6 +4,8 @@
 # (Table 3 gives the same run as 7.10 / 7.21 mm). The paper does not say how its baseline was
 # initialised; "before HandMIM pre-training" is read as from scratch.
 # Status: not yet trained on real data.
+# Batch: 16 per GPU x 8 GPUs = 128 in total (the paper's fine-tuning batch); on other
+# GPU counts keep the total (train_dataloader.batch_size) or pass --auto-scale-lr.
 _base_ = ['./handmim-s_pymaf_freihand.py']
 model = dict(backbone=dict(init_cfg=[
     dict(type='TruncNormal', layer='Linear', std=.02),

@@ -5,6 +5,8 @@
 # Scored by the HO3D Codalab server from work_dirs/vit-s_pymaf_ho3d_scratch/submission/pred.zip.
 # The paper does not say how its baseline was initialised; read as from scratch.
 # Status: not yet trained on real data.
+# Batch: 16 per GPU x 8 GPUs = 128 in total (the paper's fine-tuning batch); on other
+# GPU counts keep the total (train_dataloader.batch_size) or pass --auto-scale-lr.
 _base_ = ['./handmim-s_pymaf_ho3d.py']
 model = dict(backbone=dict(init_cfg=[
     dict(type='TruncNormal', layer='Linear', std=.02),

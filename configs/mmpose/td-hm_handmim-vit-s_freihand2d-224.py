@@ -5,6 +5,8 @@
 # (tools/model_converters/extract_handmim_backbone.py), ViTPose simple style: the 14x14
 # patch-token map -> 2 deconvolutions -> 56x56 heatmaps. Only what differs is written here.
 # Status: not yet trained on real data.
+# Batch: 64 per GPU x 8 GPUs = 512 in total (mmpose's td-hm recipe); on other
+# GPU counts keep the total (train_dataloader.batch_size) or pass --auto-scale-lr.
 _base_ = [
     'mmpose::hand_2d_keypoint/topdown_heatmap/freihand2d/'
     'td-hm_res50_8xb64-100e_freihand2d-224x224.py'

@@ -1,8 +1,12 @@
 """Shared plumbing of the ``tools/`` entry points: config loading, pre-flight checks and
 turning the errors users cause into one clear line instead of a library traceback."""
+import difflib
+import inspect
 import os
+import re
 import sys
 from contextlib import contextmanager
+from typing import Optional
 
 from .errors import UserInputError
 
@@ -65,10 +69,54 @@ def check_data_roots(cfg, loaders=('train_dataloader', 'val_dataloader', 'test_d
                 f'--cfg-options {where}.data_root=PATH')
 
 
+_WORKER_PREFIX = re.compile(r'^Caught (\w+) in DataLoader worker process (\d+)\.')
+
+
 def _one_line(exc):
     msg = str(exc).strip().strip('"\'')
+    # torch re-raises a DataLoader worker's error with the worker's whole traceback as its
+    # message: keep the original message (the text after the last "<ErrorName>: ")
+    worker = _WORKER_PREFIX.match(msg)
+    if worker and f'{worker.group(1)}: ' in msg:
+        msg = (msg.rsplit(f'{worker.group(1)}: ', 1)[1].strip() +
+               f' (in DataLoader worker {worker.group(2)})')
     # mmengine wraps build errors as "class `A` in x: class `B` in y: <root cause>"
     return ' '.join(msg.split())
+
+
+_BAD_ARGUMENT = re.compile(r"(?:unexpected keyword argument|missing \d+ required "
+                           r"(?:positional|keyword-only) arguments?:?) '?(\w+)'?")
+
+
+def config_argument_error(exc: TypeError) -> Optional[str]:
+    """The one-line message for a config that gives a registered type an argument it does not
+    take (e.g. ``loss_weigths``) or omits a required one, else None.
+
+    Recognised only when the TypeError was raised by mmengine's ``build_from_cfg`` calling the
+    class itself (the innermost frame is the build function, whose ``obj_cls`` local is the
+    class): a TypeError from inside a constructor is a bug and keeps its traceback.
+    """
+    match = _BAD_ARGUMENT.search(str(exc))
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if match is None or tb is None or tb.tb_frame.f_code.co_name != 'build_from_cfg':
+        return None
+    obj_cls = tb.tb_frame.f_locals.get('obj_cls')
+    try:
+        params = [n for n, p in inspect.signature(obj_cls).parameters.items()
+                  if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    except (TypeError, ValueError):
+        return None
+    name = getattr(obj_cls, '__name__', str(obj_cls))
+    word = match.group(1)
+    if 'unexpected' in str(exc):
+        close = difflib.get_close_matches(word, params, n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ''
+        return (f"config error: type='{name}' does not take the argument '{word}' ({hint}"
+                f'its arguments: {", ".join(params)})')
+    return (f"config error: type='{name}' needs the argument '{word}' (its arguments: "
+            f'{", ".join(params)})')
 
 
 @contextmanager
@@ -82,6 +130,11 @@ def user_errors(prog):
         _report(prog, exc, code=exc.exit_code)
     except FileNotFoundError as exc:  # raised by mmengine/cv2/open for a path the user gave
         _report(prog, exc)
+    except TypeError as exc:
+        line = config_argument_error(exc)
+        if line is None:
+            raise
+        _report(prog, exc, message=line)
     except KeyError as exc:
         # mmengine's registry names an unknown `type=` only in its message
         if 'registry' in str(exc) and 'is not in the' in str(exc):
@@ -91,10 +144,10 @@ def user_errors(prog):
             raise
 
 
-def _report(prog, exc, hint=None, code=2):
+def _report(prog, exc, hint=None, code=2, message=None):
     if os.environ.get(DEBUG_ENV) == '1':
         raise exc
-    line = f'{prog}: error: {_one_line(exc)}'
+    line = f'{prog}: error: {message or _one_line(exc)}'
     if hint:
         line += f' ({hint})'
     print(line, file=sys.stderr)

@@ -15,3 +15,8 @@ class UserInputError(Exception):
     """
 
     exit_code = 2
+
+
+class ConfigError(UserInputError, ValueError):
+    """A config value that cannot work (unknown key, impossible combination); the message
+    names the config key, the valid choices and the fix."""

@@ -21,7 +21,8 @@ test_pipeline = [
 ]
 
 train_dataloader = dict(
-    batch_size=128, num_workers=8, persistent_workers=True, drop_last=True,
+    # per GPU: 8 GPUs x 16 = the paper's fine-tuning batch of 128 (auto_scale_lr's base)
+    batch_size=16, num_workers=8, persistent_workers=True, drop_last=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(type='FreiHANDMeshDataset', data_root=data_root, split='training',
                  image_versions=('gs', 'hom', 'sample', 'auto'), pipeline=train_pipeline))

@@ -42,7 +42,8 @@ test_pipeline = [
 ]
 
 train_dataloader = dict(
-    batch_size=128, num_workers=8, persistent_workers=True, drop_last=True,
+    # per GPU: 8 GPUs x 16 = the paper's fine-tuning batch of 128 (auto_scale_lr's base)
+    batch_size=16, num_workers=8, persistent_workers=True, drop_last=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(type='HO3DMeshDataset', data_root=data_root, split='train',
                  version=ho3d_version, pipeline=train_pipeline))

@@ -23,6 +23,7 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from torch import nn
 
+from ...utils.errors import ConfigError
 from .alignment_diagnostics import in_batch_image_share
 from .pixel_decoder import masked_l1_loss
 from .pose_alignment import PoseAlignment
@@ -30,6 +31,10 @@ from .pose_alignment import PoseAlignment
 
 def _build(cfg):
     return cfg if isinstance(cfg, nn.Module) else MODELS.build(cfg)
+
+
+#: the paper's three loss terms, the keys of ``loss_weights``
+LOSS_TERMS = ('pose', 'patch', 'recon')
 
 
 @MODELS.register_module()
@@ -76,12 +81,16 @@ class HandMIM(BaseSelfSupervisor):
                          data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.projection_head = _build(projection_head)
         self.distill_loss = _build(distill_loss)
-        unknown = set(loss_weights) - {'pose', 'patch', 'recon'}
+        unknown = set(loss_weights) - set(LOSS_TERMS)
         if unknown:
-            raise ValueError(f'unknown loss_weights keys {sorted(unknown)}')
-        self.loss_weights = {k: float(loss_weights.get(k, 0.)) for k in ('pose', 'patch', 'recon')}
+            raise ConfigError(
+                f'model.loss_weights has unknown keys {sorted(unknown)}; the HandMIM loss terms '
+                f'are {list(LOSS_TERMS)} (pose: L_pose, patch: L_patch, recon: L_recon; a term '
+                'weighted 0 or left out is not computed)')
+        self.loss_weights = {k: float(loss_weights.get(k, 0.)) for k in LOSS_TERMS}
         if not any(self.loss_weights.values()):
-            raise ValueError('all HandMIM loss weights are 0')
+            raise ConfigError('model.loss_weights are all 0: weight at least one of '
+                              f'{list(LOSS_TERMS)}')
         self.use_pose_alignment = use_pose_alignment
         self.pose_alignment = (
             PoseAlignment(self.projection_head.bottleneck_dim, **pose_alignment)
@@ -91,7 +100,8 @@ class HandMIM(BaseSelfSupervisor):
         self.decoder = None
         if self.loss_weights['recon']:
             if decoder is None:
-                raise ValueError('loss_weights.recon > 0 needs a decoder config')
+                raise ConfigError('model.loss_weights.recon > 0 needs model.decoder (the '
+                                  'pyramid pixel decoder config); set it or weight recon 0')
             self.decoder = _build(decoder)
             if 2**self.decoder.num_levels != self.patch_size:
                 raise ValueError(f'{self.decoder.num_levels} stride-2 decoder stages cannot '
