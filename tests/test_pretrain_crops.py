@@ -69,7 +69,7 @@ def assert_hand(crop, left=False):
 
 # --- the fake sources ----------------------------------------------------------------------
 COCO_BOXES = dict(left=[20, 30, 60, 60], right=[120, 40, 64, 64], edge=[110, 50, 60, 60],
-                  small=[200, 150, 20, 20])  # xywh
+                  small=[200, 150, 12, 12])  # xywh; small: below the default --min-box 16
 YT_BOXES = dict(right=[30, 30, 90, 90], left=[110, 100, 170, 160])  # xyxy
 LIST_BOX = [40, 40, 100, 100]
 
@@ -163,10 +163,13 @@ def test_counts_and_summary(crops, capsys):
     assert summary['counts'] == {'coco-wholebody': 3, 'freihand': 4, 'youtube3d': 2,
                                  'image-list': 2}
     rec = {r['kind']: r for r in summary['sources']}
-    assert (rec['coco-wholebody']['hands'], rec['coco-wholebody']['too_small'],
-            rec['coco-wholebody']['left_flipped']) == (4, 1, 1)
-    assert (rec['image-list']['hands'], rec['image-list']['too_small']) == (3, 1)
-    assert rec['youtube3d']['left_flipped'] == 1
+    coco = rec['coco-wholebody']  # 3 persons x 2 hand slots: 2 invalid, 1 small, 3 written
+    assert (coco['hands'], coco['dropped']['invalid flag'], coco['dropped']['too small'],
+            coco['left_flipped']) == (6, 2, 1, 1)
+    assert (rec['image-list']['hands'], rec['image-list']['dropped']['too small']) == (3, 1)
+    assert rec['youtube3d']['left_flipped'] == 1 and rec['youtube3d']['rescaled'] == 0
+    for r in summary['sources']:  # every hand is written or dropped for one reason
+        assert r['hands'] == r['written'] + sum(r['dropped'].values()), r['kind']
     assert [(r['first_index'], r['end_index']) for r in summary['sources']] == [
         (0, 3), (3, 7), (7, 9), (9, 11)]
     on_disk = json.loads((out / 'sources.json').read_text())
@@ -179,8 +182,10 @@ def test_counts_and_summary(crops, capsys):
         'youtube3d'] * 2 + ['image-list'] * 2
     assert [o[4] for o in origins[:3]] == ['l', 'r', 'r']
     table = tool.format_summary(summary['sources'], summary['total'])
-    assert 'coco-wholebody (wholebody.json)' in table and table.splitlines()[-1].split()[-1] \
-        == '11'
+    head, total = table.splitlines()[0].split(), table.splitlines()[-1].split()
+    assert 'coco-wholebody (wholebody.json)' in table
+    assert dict(zip(head[1:], total[1:]))['written'] == '11'
+    assert dict(zip(head[1:], total[1:]))['small'] == '2'
 
 
 def test_crop_content_and_left_hands_mirrored(crops, sources):
@@ -279,8 +284,11 @@ def test_unreadable_image_is_reported_and_skipped(tmp_path, sources):
     summary = tool.main(['--out-dir', str(tmp_path / 'out'), '--size', str(SIZE),
                          '--no-progress', '--image-list', str(tmp_path / 'l.txt')])
     (rec, ) = summary['sources']
-    assert (rec['hands'], rec['missing_images'], rec['failed'], rec['written']) == (3, 1, 1, 1)
+    assert (rec['hands'], rec['dropped']['missing image'], rec['dropped']['unreadable image'],
+            rec['written']) == (3, 1, 1, 1)
     assert summary['failed'][0]['image'].endswith('broken.png')
+    assert summary['failed'][0]['reason'] == 'unreadable image'
+    assert rec['examples']['unreadable image'].startswith(str(tmp_path / 'broken.png'))
     assert rec['missing'][0].endswith('gone.png')
     # numbering is fixed before cropping: the failed crop leaves a gap
     assert (tmp_path / 'out' / 'list.txt').read_text() == 'images/00000001.jpg\n'

@@ -4,14 +4,20 @@ Three sources (pick with ``ann_file``):
 
 * ``ann_file=''``: every image under ``data_prefix['img_path']`` (recursive), whole image.
 * ``*.txt``/``*.list``: one sample per line, ``path [x0 y0 x1 y1] [l|r]`` (path relative to
-  ``data_prefix['img_path']``, box in pixels, ``l`` = left hand, flipped to a right hand).
+  ``data_prefix['img_path']``, box in pixels, ``l`` = left hand, flipped to a right hand; a
+  path with spaces in double quotes; see ``hand_lists``). A bad line (NaN, empty or negative
+  box, wrong number of fields, unquoted spaces) refuses the list, naming the file and lines.
 * ``*.json``: COCO-WholeBody; each ``lefthand_box``/``righthand_box`` (COCO ``x, y, w, h``)
-  whose ``*_valid`` flag is true (and that is at least ``min_box_size`` px) is one sample.
+  whose ``*_valid`` flag is true, that is at least ``min_box_size`` px and not outside its
+  image (``images[].width/height``) is one sample; the others are counted and logged.
 
-Problems with the root (missing folder or file, no images, bad list lines) are collected and
-raised together at construction.
+A box partly outside its image gives a zero-padded crop; one entirely outside it is dropped:
+at load when the image size is known (COCO json, ``image_size``), else when the sample is
+loaded (an error naming the image, or with ``skip_bad_images`` a counted replacement, as for
+unreadable images). Problems with the root (missing folder or file, no images) are raised
+together at construction, as one :class:`UnlabeledDataError` line.
 """
-import json
+import logging
 import os
 import os.path as osp
 
@@ -21,10 +27,13 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 from mmengine.dataset import BaseDataset
 from mmengine.fileio import get
-from mmengine.logging import MMLogger
+from mmengine.logging import MMLogger, print_log
 from mmpretrain.registry import DATASETS, TRANSFORMS
 
 from ..utils.errors import UserInputError
+from .hand_boxes import DEFAULT_MIN_BOX, HandBoxes, outside_image, read_image_size
+from .hand_lists import bad_lines_error, read_hand_list
+from .pretrain_source_readers import read_coco_wholebody
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
 
@@ -46,35 +55,32 @@ class ImageLoadError(UserInputError, IOError):
         self.reason = reason
 
 
-def _parse_list_line(line):
-    """``path [x0 y0 x1 y1] [l|r]`` -> (path, box or None, side or None); raises ValueError."""
-    parts = line.split()
-    side = None
-    if len(parts) in (2, 6) and parts[-1].lower() in ('l', 'r'):
-        side = 'left' if parts.pop().lower() == 'l' else 'right'
-    if len(parts) == 1:
-        return parts[0], None, side
-    if len(parts) != 5:
-        raise ValueError('expected "path [x0 y0 x1 y1] [l|r]"')
-    box = [float(v) for v in parts[1:]]
-    if box[2] <= box[0] or box[3] <= box[1]:
-        raise ValueError(f'empty box {box}')
-    return parts[0], box, side
+class UnlabeledDataError(UserInputError, ValueError):
+    """An unusable root, list or setting of ``UnlabeledHandDataset`` (one line)."""
 
 
-def read_hand_list(list_file):
-    """All entries of a hand list file: ([(line number, path, box, side)], [bad line
-    descriptions]); blank lines and ``#`` comments are skipped."""
-    entries, bad = [], []
-    with open(list_file) as f:
-        for num, line in enumerate(f, 1):
-            if not line.strip() or line.lstrip().startswith('#'):
-                continue
-            try:
-                entries.append((num, *_parse_list_line(line)))
-            except ValueError as exc:
-                bad.append(f'line {num} {line.strip()!r}: {exc}')
-    return entries, bad
+class BoxOutsideImageError(ImageLoadError):
+    """A hand box with no part inside its image (the crop would be all zeros)."""
+
+
+def _image_size_setting(image_size):
+    if image_size is None:
+        return None
+    size = (image_size, image_size) if np.isscalar(image_size) else tuple(image_size)
+    if len(size) != 2 or not all(isinstance(v, (int, np.integer)) and v > 0 for v in size):
+        raise UnlabeledDataError(f'UnlabeledHandDataset: image_size={image_size!r}; expected '
+                                 'None, a positive int or (width, height) in pixels')
+    return size
+
+
+def _log_drops(hb: HandBoxes, source: str) -> None:
+    """One line: the hands kept and dropped per reason (a warning beyond the filters)."""
+    if hb.dropped:
+        filters_only = set(hb.dropped) <= {'invalid flag', 'too small'}
+        print_log(f'UnlabeledHandDataset: {source}: kept {len(hb)} of {hb.hands} hands; '
+                  'dropped ' + ', '.join(f'{n} ({r}, first: {hb.examples[r]})'
+                                         for r, n in hb.dropped.items()),
+                  logger='current', level=logging.INFO if filters_only else logging.WARNING)
 
 
 @DATASETS.register_module()
@@ -82,23 +88,31 @@ class UnlabeledHandDataset(BaseDataset):
     """Args:
         ann_file (str): '' (folder), a list file or a COCO-WholeBody json (see module doc).
         data_root (str), data_prefix (dict(img_path=...)): as in mmengine's ``BaseDataset``.
-        min_box_size (float): smallest hand box side (px) kept from COCO-WholeBody.
-        skip_bad_images (bool): False (default): an unreadable (missing, corrupt) image
-            raises :class:`ImageLoadError` naming its path. True: the sample is replaced by
-            the next readable one (index ``idx + 1``, ``idx + 2``, ... wrapping around, so
-            the replacement is deterministic, in training and testing alike); each
-            replacement is counted in ``num_bad_images`` and the path kept in
-            ``bad_image_paths`` (per process: each dataloader worker counts its own), and a
-            warning with the path and the running counts is logged the first time a path
-            fails.
+        min_box_size (float): smallest shorter box side (px) kept from COCO-WholeBody
+            (default 16, as ``make_pretrain_crops.py --min-box``; the reason is in
+            ``hand_boxes``).
+        image_size (int | (int, int), optional): the size (width, height) of every image,
+            for stored crops of one size (``make_pretrain_crops.py --size``, 256 by default).
+            Checked once at load against the first image (refused if it differs); list boxes
+            entirely outside it are then dropped at load (counted, logged). None: no check.
+        skip_bad_images (bool): False (default): an unreadable (missing, corrupt) image, or a
+            box entirely outside its image, raises :class:`ImageLoadError` naming its path.
+            True: the sample is replaced by the next readable one (index ``idx + 1``,
+            ``idx + 2``, ... wrapping around, so the replacement is deterministic, in
+            training and testing alike); each replacement is counted in ``num_bad_images``
+            and the path kept in ``bad_image_paths`` (per process: each dataloader worker
+            counts its own), and a warning with the path and the running counts is logged
+            the first time a path fails.
         Other arguments are those of ``BaseDataset``.
     """
 
     def __init__(self, ann_file='', data_root='', data_prefix=dict(img_path=''),
-                 min_box_size=0., skip_bad_images=False, pipeline=(), **kwargs):
+                 min_box_size=DEFAULT_MIN_BOX, image_size=None, skip_bad_images=False,
+                 pipeline=(), **kwargs):
         # build with mmpretrain's registry, whatever the default scope (as mmpretrain does)
         pipeline = [TRANSFORMS.build(t) if isinstance(t, dict) else t for t in pipeline]
         self.min_box_size = min_box_size
+        self.image_size = _image_size_setting(image_size)
         self.skip_bad_images = skip_bad_images
         self.num_bad_images = 0
         self.bad_image_paths = set()
@@ -117,7 +131,9 @@ class UnlabeledHandDataset(BaseDataset):
         else:
             data_list = self._from_list(img_dir, errors)
         if errors:
-            raise ValueError(f'{type(self).__name__}: ' + '; '.join(errors))
+            raise UnlabeledDataError(f'{type(self).__name__}: ' + '; '.join(errors))
+        if self.image_size is not None:
+            data_list = self._check_image_size(data_list)
         return data_list
 
     def _from_folder(self, img_dir, errors):
@@ -133,30 +149,53 @@ class UnlabeledHandDataset(BaseDataset):
 
     def _from_list(self, img_dir, errors):
         entries, bad = read_hand_list(self.ann_file)
-        data_list = [dict(img_path=osp.join(img_dir, path), bbox=box, hand_side=side)
-                     for _, path, box, side in entries]
         if bad:
-            errors.append(f'{len(bad)} bad lines in {self.ann_file}: ' + '; '.join(bad[:10]))
-        if not data_list and not bad:
+            raise bad_lines_error(self.ann_file, bad, prefix=f'{type(self).__name__}: ')
+        data_list = [dict(img_path=osp.join(img_dir, path), bbox=box, hand_side=side,
+                          list_line=num) for num, path, box, side in entries]
+        if not data_list:
             errors.append(f'list file {self.ann_file} has no samples')
         return data_list
 
     def _from_coco_wholebody(self, img_dir, errors):
-        with open(self.ann_file) as f:
-            coco = json.load(f)
-        if 'images' not in coco or 'annotations' not in coco:
-            errors.append(f'{self.ann_file} is not a COCO json (no images/annotations)')
-            return []
-        files = {img['id']: img['file_name'] for img in coco['images']}
-        data_list = []
-        for ann in coco['annotations']:
-            for side in ('left', 'right'):
-                x, y, w, h = ann.get(f'{side}hand_box', (0, 0, 0, 0))
-                if ann.get(f'{side}hand_valid') and min(w, h) >= max(self.min_box_size, 1e-6):
-                    data_list.append(dict(img_path=osp.join(img_dir, files[ann['image_id']]),
-                                          bbox=[x, y, x + w, y + h], hand_side=side))
+        hb = read_coco_wholebody(self.ann_file, img_dir)
+        # the same rule as make_pretrain_crops.py; zero-size boxes were dropped already
+        hb.drop(np.minimum(hb.boxes[:, 2] - hb.boxes[:, 0], hb.boxes[:, 3] - hb.boxes[:, 1])
+                < self.min_box_size, 'too small')
+        _log_drops(hb, self.ann_file)
+        if not len(hb):
+            errors.append(f'{self.ann_file} has no valid hand boxes of at least '
+                          f'{self.min_box_size} px (min_box_size)')
+        return [dict(img_path=p, bbox=b.tolist(), hand_side='left' if left else 'right')
+                for p, b, left in zip(hb.img_paths, hb.boxes, hb.left)]
+
+    def _check_image_size(self, data_list):
+        """The first image has ``image_size`` (else refuse); drop boxes outside it."""
         if not data_list:
-            errors.append(f'{self.ann_file} has no valid hand boxes')
+            return data_list
+        first = data_list[0]['img_path']
+        real = read_image_size(first)
+        if real is not None and tuple(real) != self.image_size:
+            w, h = self.image_size
+            raise UnlabeledDataError(
+                f'{type(self).__name__}: image_size=({w}, {h}) but the first image {first} is '
+                f'{real[0]} x {real[1]} px (width x height): set image_size={real[0]} (or '
+                f'({real[0]}, {real[1]}), or None) in the dataset config, or regenerate the '
+                f'crops at {w} x {h}')
+        boxed = [i for i, d in enumerate(data_list) if d['bbox'] is not None]
+        if not boxed:
+            return data_list
+        out = outside_image(np.array([data_list[i]['bbox'] for i in boxed]), *self.image_size)
+        if out.any():
+            bad = data_list[boxed[int(np.argmax(out))]]
+            print_log(f'{type(self).__name__}: dropped {int(out.sum())} of {len(data_list)} '
+                      f'samples whose box lies entirely outside the {self.image_size[0]} x '
+                      f'{self.image_size[1]} images (image_size); first: {bad["img_path"]} '
+                      f'box {bad["bbox"]}' + (f' (line {bad["list_line"]} of {self.ann_file})'
+                                              if 'list_line' in bad else ''),
+                      logger='current', level=logging.WARNING)
+            drop = {boxed[i] for i in np.flatnonzero(out)}
+            data_list = [d for i, d in enumerate(data_list) if i not in drop]
         return data_list
 
     def prepare_data(self, idx):
@@ -171,8 +210,10 @@ class UnlabeledHandDataset(BaseDataset):
                 self.num_bad_images += 1
                 if exc.path not in self.bad_image_paths:
                     self.bad_image_paths.add(exc.path)
+                    what = ('image with a hand box outside it'
+                            if isinstance(exc, BoxOutsideImageError) else 'unreadable image')
                     MMLogger.get_current_instance().warning(
-                        f'skipped unreadable image {exc.path} (sample {j}: {exc.reason}); '
+                        f'skipped {what} {exc.path} (sample {j}: {exc.reason}); '
                         f'using sample {(j + 1) % n} instead. {len(self.bad_image_paths)} '
                         f'unreadable image(s), {self.num_bad_images} replacement(s) so far '
                         'in this process')
@@ -216,10 +257,25 @@ class LoadHandCrop(BaseTransform):
             out[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = img[sy0:sy1, sx0:sx1]
         return out
 
+    @staticmethod
+    def _check_box(results, img):
+        box = np.asarray(results['bbox'], np.float64).reshape(-1)
+        where = results['img_path'] + (f' (list line {results["list_line"]})'
+                                       if 'list_line' in results else '')
+        if box.shape != (4, ) or not np.isfinite(box).all():
+            raise UserInputError(f'hand box {results["bbox"]!r} of {where} is not 4 finite '
+                                 'numbers x0 y0 x1 y1; fix the annotation')
+        if outside_image(box, img.shape[1], img.shape[0])[0]:
+            raise BoxOutsideImageError(
+                results['img_path'], f'hand box {box.round(1).tolist()} of {where} lies '
+                f'entirely outside the {img.shape[1]} x {img.shape[0]} image (the crop would '
+                'be all zeros); were the boxes made for another image size?')
+
     def transform(self, results):
         img = self._read(results['img_path'])
         results['ori_shape'] = img.shape[:2]
         if results.get('bbox') is not None:
+            self._check_box(results, img)
             img = self._crop(img, results['bbox'])
             if self.out_size:
                 img = cv2.resize(img, (self.out_size, self.out_size), interpolation=cv2.INTER_AREA

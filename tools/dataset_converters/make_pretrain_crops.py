@@ -3,7 +3,7 @@
     python tools/dataset_converters/make_pretrain_crops.py --out-dir data/handmim_crops \
         [--coco-wholebody ANN_JSON IMG_DIR]... [--freihand ROOT] [--ho3d ROOT] \
         [--youtube3d ANN_JSON IMG_DIR] [--image-list LIST [IMG_DIR]]... \
-        [--size 256] [--padding 1.25] [--min-box 32] [--workers N] [--overwrite]
+        [--size 256] [--padding 1.25] [--min-box 16] [--workers N] [--overwrite]
 
 Any subset of the sources, each option repeatable (the paper mixes FreiHAND training,
 Youtube3DHands, COCO-WholeBody hand boxes and HO3D: 221,602 crops):
@@ -14,15 +14,25 @@ Youtube3DHands, COCO-WholeBody hand boxes and HO3D: 221,602 crops):
   ``--freihand-versions`` picks among the 4 renderings ``gs hom sample auto`` (default all).
 * ``--ho3d ROOT``: the train split, box of the projected joints (``HO3DMeshDataset``);
   ``--ho3d-version auto|v2|v3`` (auto: png = v2, jpg = v3).
-* ``--youtube3d ANN_JSON IMG_DIR``: ``youtube_train.json``, box of the mesh vertices (pixels).
+* ``--youtube3d ANN_JSON IMG_DIR``: ``youtube_train.json``, box of the mesh vertices (pixels
+  of the annotated ``width x height``, scaled per axis to the frame on disk: the downloader
+  saves today's stream, often of another size; frames of another aspect ratio are dropped).
 * ``--image-list LIST [IMG_DIR]``: lines ``path [x0 y0 x1 y1] [l|r]`` (paths relative to
-  IMG_DIR, default the list's folder; no box = whole image; ``l`` = left hand).
+  IMG_DIR, default the list's folder; no box = whole image; ``l`` = left hand; a path with
+  spaces in double quotes; a NaN, empty or malformed box refuses the list, naming the lines).
 
 Each hand becomes a square crop around its box centre, side = ``--padding`` x the longer box
 side (zeros where it leaves the image), resized to ``--size`` (the rule of ``LoadHandCrop``);
 whole images (FreiHAND, list lines without a box) are padded to a square instead. **Left
 hands are mirrored**, so every crop is a right hand. Boxes whose shorter side is below
-``--min-box`` px are skipped (all boxed sources; whole images never).
+``--min-box`` px are skipped (all boxed sources; whole images never; default 16 px, the
+reason is in ``mmhandmim/datasets/hand_boxes.py``: COCO-WholeBody's hands are ~17 px). A box
+entirely outside its image is skipped; one partly outside is kept (the crop is zero-padded).
+
+Every hand is written or dropped for one counted reason; the summary table at the end gives,
+per source, the hands offered and the number dropped per reason (invalid flag, empty box, too
+small, aspect mismatch, outside image, missing image, unreadable image), the crops written,
+the Youtube3DHands frames rescaled to their size on disk and the left hands mirrored.
 
 Output (``--out-dir``): ``images/%08d.jpg``; ``list.txt``, one ``images/XXXXXXXX.jpg`` per
 line (right hands, no box: train with ``UnlabeledHandDataset(data_root=OUT,
@@ -32,7 +42,8 @@ ann_file='list.txt')``, as ``configs/_base_/datasets/handmim_pretrain.py`` does)
 numbered in source order (COCO-WholeBody, FreiHAND, HO3D, Youtube3DHands, lists), whatever
 ``--workers``; an unreadable image leaves a gap in the numbering and is listed in
 sources.json. A non-empty ``--out-dir`` is refused unless ``--overwrite``, which deletes
-only the files this tool writes (after the sources were read successfully).
+only the files this tool writes (after the sources were read successfully), and never when a
+source image lies in ``--out-dir/images`` (it would delete the inputs).
 
 Images without annotations: use a hand detector
 -----------------------------------------------
@@ -64,7 +75,8 @@ block below, ready to paste).
 #             pred = inference_detector(model, path).pred_instances
 #             for (x0, y0, x1, y1), score in zip(pred.bboxes.tolist(), pred.scores.tolist()):
 #                 if score >= 0.5:
-#                     out.write(f'{os.path.relpath(path, "my_images")} '
+#                     # the path in double quotes: it may hold spaces
+#                     out.write(f'"{os.path.relpath(path, "my_images")}" '
 #                               f'{x0:.1f} {y0:.1f} {x1:.1f} {y1:.1f}\n')
 #
 # A hand detector does not tell left from right: if you know the side (e.g. from a
@@ -99,8 +111,11 @@ import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from mmhandmim.datasets.pretrain_sources import (  # noqa: E402
-    FREIHAND_VERSIONS, PretrainSourceError, crop_square,
-    find_missing, read_source, small_boxes, square_crop_windows, whole_image_window)
+    DEFAULT_MIN_BOX, DROP_REASONS, FREIHAND_VERSIONS, PretrainSourceError, crop_square,
+    find_missing, outside_image, read_source, small_boxes, square_crop_windows,
+    whole_image_window)
+from mmhandmim.datasets.pretrain_crop_report import (  # noqa: E402
+    collect_results, drop_warnings, format_summary)
 from mmhandmim.utils.atomic_io import atomic_write_text  # noqa: E402
 from mmhandmim.utils.cli import user_errors  # noqa: E402
 from mmhandmim.utils.errors import UserInputError  # noqa: E402
@@ -137,8 +152,10 @@ def parse_args(argv=None):
     p.add_argument('--size', type=int, default=256, help='side of the written crops (px)')
     p.add_argument('--padding', type=float, default=1.25,
                    help='crop side / longer box side (as LoadHandCrop)')
-    p.add_argument('--min-box', type=float, default=32.,
-                   help='skip boxes whose shorter side is below this (px)')
+    p.add_argument('--min-box', type=float, default=DEFAULT_MIN_BOX,
+                   help='skip boxes whose shorter side is below this (px; default %(default)s:'
+                        ' a 16 px hand is ~2 source px per 16 px ViT patch; COCO-WholeBody '
+                        'hands are ~17 px, 32 drops nearly all of them)')
     p.add_argument('--quality', type=int, default=95, help='JPEG quality')
     p.add_argument('--workers', type=int, default=0,
                    help='crop with a pool of N threads (OpenCV releases the GIL); 0: no pool')
@@ -189,6 +206,20 @@ def check_out_dir(out_dir, overwrite):
                              f'{", ".join(OUTPUT_FILES)} are deleted)')
 
 
+def check_inputs_outside(out_dir, sources):
+    """Refuse a source image inside ``--out-dir/images``: --overwrite would delete it and
+    the crops would replace it."""
+    img_dir = osp.realpath(osp.join(out_dir, IMAGES_DIR))
+    for src in sources:
+        for folder in {osp.dirname(p) for p in src.img_paths}:
+            real = osp.realpath(folder)
+            if real == img_dir or real.startswith(img_dir + os.sep):
+                first = next(p for p in src.img_paths if osp.dirname(p) == folder)
+                raise UserInputError(
+                    f'{src.kind}: source image {first} lies in the output folder '
+                    f'{img_dir}, whose files this tool replaces; choose another --out-dir')
+
+
 def clear_out_dir(out_dir):
     files = _own_outputs(out_dir)
     for f in files:
@@ -201,43 +232,50 @@ def clear_out_dir(out_dir):
 
 # --- planning ------------------------------------------------------------------------------
 def plan(sources, min_box, padding):
-    """Filter small boxes and missing images; number the crops; group them by image.
+    """Drop small boxes and missing images (counted); number the crops; group them by image.
 
-    Returns ``(jobs, records)``: jobs ``(img_path, [(index, window or None, flip), ...])``
-    (window ``(x0, y0, side)``; None = whole image); one record per source (counts).
+    Returns ``(jobs, records, origins)``: jobs ``(img_path, [(index, window or None, box,
+    flip), ...])`` (window ``(x0, y0, side)``; None = whole image); one record per source
+    (counts); origins ``{index: (kind, image, box, side)}``.
     """
     jobs, records, origins, index = {}, [], {}, 0
     for src in sources:
-        small = small_boxes(src.boxes, min_box)
-        missing = np.zeros(len(src), bool)
-        missing[~small] = find_missing([p for p, s in zip(src.img_paths, small) if not s])
-        if len(src) and missing[~small].all() and (~small).any():
-            first = src.img_paths[int(np.argmax(missing))]
+        hands = src.hands
+        src.drop(small_boxes(src.boxes, min_box), 'too small')
+        missing = find_missing(src.img_paths)
+        if len(src) and missing.all():
             raise PretrainSourceError(
-                f'{src.kind}: none of its {int((~small).sum())} images exist (first: '
-                f'{first!r}); is the image folder right? ({src.inputs})')
-        keep = ~small & ~missing
+                f'{src.kind}: none of its {len(src)} images exist (first: '
+                f'{src.img_paths[0]!r}); is the image folder right? ({src.inputs})')
+        missing_paths = [p for p, m in zip(src.img_paths, missing) if m][:MAX_LISTED]
+        src.drop(missing, 'missing image')
         windows = square_crop_windows(src.boxes, padding)
         whole = src.whole
         first_index = index
-        for i in np.flatnonzero(keep):
+        for i in range(len(src)):
             window = None if whole[i] else tuple(int(v) for v in windows[i])
-            jobs.setdefault(src.img_paths[i], []).append((index, window, bool(src.left[i])))
+            jobs.setdefault(src.img_paths[i], []).append(
+                (index, window, src.boxes[i], bool(src.left[i])))
             origins[index] = (src.kind, src.img_paths[i],
                               '' if whole[i] else ' '.join(f'{v:.1f}' for v in src.boxes[i]),
                               'l' if src.left[i] else 'r')
             index += 1
         records.append(dict(
-            kind=src.kind, inputs=src.inputs, hands=len(src), too_small=int(small.sum()),
-            missing_images=int(missing.sum()), left_flipped=int((keep & src.left).sum()),
-            first_index=first_index, end_index=index, failed=0, written=0,
-            missing=[p for p, m in zip(src.img_paths, missing) if m][:MAX_LISTED]))
+            kind=src.kind, inputs=src.inputs, hands=hands,
+            dropped={r: src.dropped.get(r, 0) for r in DROP_REASONS},
+            examples=dict(src.examples), rescaled=src.rescaled,
+            left_flipped=int(src.left.sum()), first_index=first_index, end_index=index,
+            written=0, missing=missing_paths))
     return list(jobs.items()), records, origins
 
 
 # --- cropping ------------------------------------------------------------------------------
 def crop_one_image(job, out_img_dir, size, quality):
-    """Read one image once, write each of its crops. Returns [(index, error or None)]."""
+    """Read one image once, write each of its crops.
+
+    Returns ``[(index, None or (reason, detail))]``: reason ``'unreadable image'`` or
+    ``'outside image'`` (the box has no part in the image as decoded).
+    """
     path, crops = job
     try:
         with open(path, 'rb') as f:
@@ -246,11 +284,15 @@ def crop_one_image(job, out_img_dir, size, quality):
         if img is None:
             raise ValueError('not a decodable image')
     except Exception as exc:  # noqa: BLE001 - any read/decode failure: report, go on
-        return [(index, f'{type(exc).__name__}: {exc}') for index, _, _ in crops]
+        return [(c[0], ('unreadable image', f'{type(exc).__name__}: {exc}')) for c in crops]
     h, w = img.shape[:2]
     results = []
-    for index, window, flip in crops:
+    for index, window, box, flip in crops:
         out_path = osp.join(out_img_dir, f'{index:08d}.jpg')
+        if outside_image(box, w, h)[0]:
+            results.append((index, ('outside image', f'box {np.round(box, 1).tolist()} lies '
+                                    f'outside the {w} x {h} image')))
+            continue
         if window is None and not flip and (h, w) == (size, size) and \
                 path.lower().endswith(('.jpg', '.jpeg')):
             with open(out_path, 'wb') as f:  # already a right-sized jpg: no re-encoding
@@ -292,25 +334,6 @@ def run_jobs(jobs, out_img_dir, size, quality, workers=0, progress=True):
 
 
 # --- outputs -------------------------------------------------------------------------------
-def format_summary(records, total):
-    head = ('source', 'hands', 'too small', 'missing img', 'failed', 'left flipped', 'written')
-    rows = [head]
-    for r in records:
-        inp = r['inputs']
-        name = osp.basename(str(inp.get('ann_file') or inp.get('list_file') or
-                                inp.get('root', '')).rstrip('/'))
-        rows.append((f'{r["kind"]} ({name})', r['hands'], r['too_small'], r['missing_images'],
-                     r['failed'], r['left_flipped'], r['written']))
-    rows.append(('total', *(sum(r[k] for r in records) for k in (
-        'hands', 'too_small', 'missing_images', 'failed', 'left_flipped')), total))
-    widths = [max(len(str(row[c])) for row in rows) for c in range(len(head))]
-    lines = ['  '.join(str(v).ljust(widths[c]) if c == 0 else str(v).rjust(widths[c])
-                       for c, v in enumerate(row)) for row in rows]
-    lines.insert(1, '-' * len(lines[0]))
-    lines.insert(len(lines) - 1, '-' * len(lines[0]))
-    return '\n'.join(lines)
-
-
 def main(argv=None):
     """Run the tool; returns the sources.json content."""
     args = parse_args(argv)
@@ -319,11 +342,8 @@ def main(argv=None):
     for kind, pos, kw in source_specs(args):
         print(f'reading {kind}: {" ".join(pos)}', flush=True)
         sources.append(read_source(kind, *pos, **kw))
+    check_inputs_outside(args.out_dir, sources)
     jobs, records, origins = plan(sources, args.min_box, args.padding)
-    for r in records:
-        if r['missing_images']:
-            print(f'warning: {r["kind"]}: {r["missing_images"]} of {r["hands"]} hands are in '
-                  f'missing images (first: {r["missing"][0]}); skipped', file=sys.stderr)
     if osp.isdir(args.out_dir):
         removed = clear_out_dir(args.out_dir)
         if removed:
@@ -332,14 +352,7 @@ def main(argv=None):
     os.makedirs(out_img_dir, exist_ok=True)
     status = run_jobs(jobs, out_img_dir, args.size, args.quality, args.workers,
                       progress=not args.no_progress)
-
-    written = sorted(i for i, err in status.items() if err is None)
-    failed = sorted((i, err) for i, err in status.items() if err is not None)
-    bounds = np.array([[r['first_index'], r['end_index']] for r in records])
-    n_written = np.diff(np.searchsorted(written, bounds), axis=1)[:, 0]
-    n_failed = np.diff(np.searchsorted([i for i, _ in failed], bounds), axis=1)[:, 0]
-    for r, nw, nf in zip(records, n_written, n_failed):
-        r['written'], r['failed'] = int(nw), int(nf)
+    written, skipped = collect_results(records, status, origins)
     counts = {}
     for r in records:
         counts[r['kind']] = counts.get(r['kind'], 0) + r['written']
@@ -358,18 +371,17 @@ def main(argv=None):
         total=len(written),
         counts=counts,
         sources=records,
-        failed=[dict(crop=f'{IMAGES_DIR}/{i:08d}.jpg', image=origins[i][1], error=err)
-                for i, err in failed[:MAX_LISTED]])
+        failed=[dict(crop=f'{IMAGES_DIR}/{i:08d}.jpg', image=origins[i][1], reason=reason,
+                     error=detail) for i, (reason, detail) in skipped[:MAX_LISTED]])
     atomic_write_text(json.dumps(summary, indent=1), osp.join(args.out_dir, 'sources.json'))
     print(format_summary(records, len(written)))
+    for line in drop_warnings(records):
+        print(line, file=sys.stderr)
     if not written:
         print('warning: no crops written: check the sources and --min-box', file=sys.stderr)
-    if failed:
-        print(f'warning: {len(failed)} crops failed (unreadable images), listed in '
-              f'{osp.join(args.out_dir, "sources.json")}; first: {origins[failed[0][0]][1]}: '
-              f'{failed[0][1]}', file=sys.stderr)
     print(f'wrote {len(written)} crops to {osp.join(args.out_dir, IMAGES_DIR)} and '
-          f'{osp.join(args.out_dir, "list.txt")}')
+          f'{osp.join(args.out_dir, "list.txt")}; skipped hands are counted per reason '
+          f'above and listed in {osp.join(args.out_dir, "sources.json")}')
     return summary
 
 
