@@ -7,7 +7,7 @@ import cv2
 import pytest
 from .conftest import TINY_UNLABELED
 
-from mmhandmim.datasets.unlabeled_hands import _parse_list_line
+from mmhandmim.datasets.hand_lists import parse_list_line
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -21,7 +21,7 @@ def test_unlabeled_list(unlabeled_root):
     assert sorted(os.listdir(os.path.join(root, 'images'))) == ['%08d.jpg' % i for i in range(n)]
     sides = set()
     for i, line in enumerate(lines):
-        path, box, side = _parse_list_line(line)
+        path, box, side = parse_list_line(line)
         assert path == 'images/%08d.jpg' % i
         assert 0 <= box[0] < box[2] <= size and 0 <= box[1] < box[3] <= size
         assert cv2.imread(os.path.join(root, path)).shape == (size, size, 3)

@@ -4,11 +4,12 @@ for the real data run on them.
 
 Conventions of the stored data (also written to each root's ``standin_info.json``):
 
-* MANO parameters: 48 axis-angle pose values (global orientation + 15 finger joints) with
-  the finger part *relative to* ``hands_mean`` (smplx ``flat_hand_mean=False``), 10 betas and
-  a translation added after posing (MANO rotates about the rest-pose root joint J0).
-  ``MANOLayer('standin', flat_hand_mean=False)`` re-poses the stored parameters into the
-  stored vertices and joints (to ~1e-7 m).
+* MANO parameters: 48 axis-angle pose values (global orientation + 15 finger joints), 10
+  betas, and MANO rotating about the rest-pose root joint J0. Each dataset in its own
+  convention: FreiHAND's finger part is *relative to* ``hands_mean`` (smplx
+  ``flat_hand_mean=False``; ``MANOLayer('standin')`` re-poses it); HO3D's is absolute, as real
+  HO3D's (``flat_hand_mean=True``, its official ``forwardKinematics``; re-posed by
+  ``MANOLayer('standin', flat_hand_mean=True)`` with ``handTrans``), to ~1e-7 m.
 * Fingertips are the stand-in's own vertex ids (``STANDIN_FINGERTIP_IDS``).
 * FreiHAND and the unlabeled crops: OpenCV camera frame (+z forward), ``u = K x / z``;
   HO3D: OpenGL frame (hand at -z), ``F = diag(1, -1, -1)`` before projecting with camMat.

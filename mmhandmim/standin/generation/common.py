@@ -124,11 +124,13 @@ def hand_model_info(hands, flat_hand_mean: bool = False) -> Dict:
         'num_vertices': int(hands.num_vertices),
         'flat_hand_mean': bool(flat_hand_mean),
         'pose': '48 axis-angle values: global orientation (3) + 15 finger joints (45) in MANO '
-                'joint order, ' + ('absolute finger rotations (smplx flat_hand_mean=True, as '
-                                   'real HO3D)' if flat_hand_mean else
+                'joint order, ' + ('absolute finger rotations (flat_hand_mean=True: no '
+                                   'hands_mean added; real HO3D, whose forwardKinematics '
+                                   'loads MANO with flat_hand_mean=True)' if flat_hand_mean else
                                    'finger rotations relative to hands_mean (smplx '
-                                   'flat_hand_mean=False)') + '; shape: 10 betas; trans: 3 (added after posing; MANO '
-                'rotates about the rest-pose root joint)',
+                                   'flat_hand_mean=False)')
+                + '; shape: 10 betas; trans: 3 (added after posing; MANO rotates about the '
+                'rest-pose root joint)',
         'fingertip_ids': list(hands.fingertip_ids),
         'fingertip_convention': 'standin',
         'units': 'metres',

@@ -3,7 +3,8 @@
 Layout (as HO3D v2 publishes it)::
 
     train/<SEQ>/rgb/<frame>.png        640x480, 4-digit frame names (0000.png)
-    train/<SEQ>/meta/<frame>.pkl       handPose (48), handBeta (10), handTrans (3),
+    train/<SEQ>/meta/<frame>.pkl       handPose (48, flat_hand_mean=True), handBeta (10),
+                                       handTrans (3),
                                        handJoints3D (21x3, HO3D order), camMat (3x3),
                                        objName, objLabel, objRot (3x1), objTrans (3),
                                        objCorners3DRest (8x3), objCorners3D (8x3)
@@ -16,12 +17,16 @@ Layout (as HO3D v2 publishes it)::
     standin_info.json
 
 Every 3D quantity is in HO3D's **OpenGL** camera frame (hand at negative z); project with
-``camMat`` after flipping y and z. Scenes are generated in the OpenCV frame and converted
-(:func:`scene.opencv_to_opengl_params`); the stored vertices and joints are what the hand
-model gives for the stored OpenGL parameters, and the generator checks that they equal the
-converted OpenCV ones (1e-5 m). A sequence is one static camera and background, one subject
-(betas, skin) holding one object, with pose, orientation and position interpolated smoothly
-between random key frames.
+``camMat`` after flipping y and z. ``handPose`` is in real HO3D's MANO convention: the
+official toolkit's ``forwardKinematics`` loads MANO with ``flat_hand_mean=True``, so the 45
+finger values are absolute rotations (no ``hands_mean`` added) and ``handTrans`` is added
+after posing about the rest-pose root joint. Scenes are generated in the OpenCV frame with
+``flat_hand_mean=False`` and converted (:func:`scene.opencv_to_opengl_params`, then
+``hands_mean`` added to the fingers); the stored vertices and joints are what the
+``flat_hand_mean=True`` hand model gives for the stored OpenGL parameters, and the generator
+checks that they equal the converted OpenCV ones (1e-5 m). A sequence is one static camera
+and background, one subject (betas, skin) holding one object, with pose, orientation and
+position interpolated smoothly between random key frames.
 """
 import math
 import os
@@ -49,6 +54,9 @@ EVAL_META_KEYS = ('handBoundingBox', 'handJoints3D', 'camMat')
 GL_TOLERANCE = 1e-5
 PICKLE_PROTOCOL = 2   # HO3D's pickles are Python-2 era; loaders open them with latin1
 KEY_SPACING = 12      # frames between random key poses of a sequence
+#: the HO3D writer's own revision (standin_info.json 'writer_version'); 2: handPose stored
+#: with flat_hand_mean=True, as real HO3D (1 stored it relative to hands_mean)
+WRITER_VERSION = 2
 
 
 def sequence_names(split: str, n: int):
@@ -101,14 +109,44 @@ def _sample_sequence(rng, hands, n_frames):
     return seq, frames
 
 
-def to_opengl(hands: StandinHands, params: np.ndarray, roots: np.ndarray, verts_cv: np.ndarray):
-    """OpenCV-frame stored parameters (B, 61) -> OpenGL ones, and the hand model's vertices
-    and HO3D keypoints for them; checks they equal the converted OpenCV vertices."""
+def _posed_sequence(hands, seed, split, s, length):
+    """Sequence ``s`` of ``split``: its static part, frames, OpenCV-frame parameters
+    (flat_hand_mean=False) and vertices, and the rest-pose roots (a function of the seed)."""
+    seq, frames = _sample_sequence(sample_rng(seed, f'ho3d/{split}', s), hands, length)
+    params, verts_cv, _ = pose_scenes(hands, frames)
+    return seq, frames, params, verts_cv, np.stack([fr['root'] for fr in frames])
+
+
+def true_vertices(split: str, num_train: int = 32, num_eval: int = 16, num_seqs: int = 4,
+                  seed: int = 0, hands: Optional[StandinHands] = None) -> np.ndarray:
+    """(N, V, 3) the hand the generator renders for each line of ``<split>.txt`` (OpenCV
+    camera frame, metres), for the same arguments as :func:`generate_ho3d`.
+
+    Computed from the sampled scenes, not from any stored parameter, so tests can check a
+    loader's or a model's reading of the stored MANO parameters against it.
+    """
+    hands = hands or StandinHands()
+    n, ns = (num_train, num_seqs) if split == 'train' else (num_eval, max(1, num_seqs // 2))
+    with torch_threads(1):
+        verts = [_posed_sequence(hands, seed, split, s, length)[3]
+                 for s, length in enumerate(split_frames(n, ns))]
+    return (np.concatenate(verts).astype(np.float64) if verts
+            else np.zeros((0, hands.num_vertices, 3)))
+
+
+def to_opengl(hands: StandinHands, params: np.ndarray, roots: np.ndarray, verts_cv: np.ndarray,
+              flat_hand_mean: bool = True):
+    """OpenCV-frame parameters (B, 61; flat_hand_mean=False) -> the stored OpenGL ones (in the
+    ``flat_hand_mean`` convention), and the vertices and HO3D keypoints the hand model of that
+    convention gives for them; checks they equal the converted OpenCV vertices."""
     gl = params.astype(np.float64).copy()
     for b in range(len(gl)):
         gl[b, :3], gl[b, 58:] = opencv_to_opengl_params(gl[b, :3], gl[b, 58:], roots[b])
+    if flat_hand_mean:  # the same hand with the fingers as absolute rotations
+        gl[:, 3:48] += hands.hands_mean(True)
     gl = round_params(gl)
-    verts, kpts = hands.forward(gl[:, :48], gl[:, 48:58], gl[:, 58:])
+    verts, kpts = hands.forward(gl[:, :48], gl[:, 48:58], gl[:, 58:],
+                                flat_hand_mean=flat_hand_mean)
     err = np.abs(verts_cv.astype(np.float64) @ CV_TO_GL - verts).max() if len(gl) else 0.0
     if err > GL_TOLERANCE:
         raise RuntimeError(f'OpenCV -> OpenGL conversion of the MANO parameters is off by '
@@ -119,12 +157,13 @@ def to_opengl(hands: StandinHands, params: np.ndarray, roots: np.ndarray, verts_
 def generate_ho3d(out_dir: str, num_train: int = 32, num_eval: int = 16, num_seqs: int = 4,
                   seed: int = 0, overwrite: bool = False, progress: bool = True,
                   antialias: int = 2, hands: Optional[StandinHands] = None,
-                  flat_hand_mean: bool = False) -> Dict:
+                  flat_hand_mean: bool = True) -> Dict:
     """Generate the dataset under ``out_dir``; returns a summary (root, counts, files).
 
-    ``flat_hand_mean=True`` stores the finger pose as absolute rotations (``hands_mean``
-    added), the convention of real HO3D and of our HO3D configs; False: relative to
-    ``hands_mean`` (smplx's default). The images, joints and vertices are the same.
+    ``flat_hand_mean=True`` (default) stores the finger pose as absolute rotations, the
+    convention of real HO3D and of our HO3D configs; False (only to test that a wrong
+    convention is caught): relative to ``hands_mean``, smplx's default. The images, joints
+    and vertices are the same.
 
     ``num_seqs`` training sequences share ``num_train`` frames; the evaluation split has
     ``max(1, num_seqs // 2)`` sequences of its own.
@@ -141,6 +180,7 @@ def generate_ho3d(out_dir: str, num_train: int = 32, num_eval: int = 16, num_seq
                                          flat_hand_mean)
     info = {
         'layout': 'HO3D v2',
+        'writer_version': WRITER_VERSION,
         'seed': int(seed),
         'counts': counts,
         'image_size': list(IMAGE_SIZE[::-1]),
@@ -148,7 +188,10 @@ def generate_ho3d(out_dir: str, num_train: int = 32, num_eval: int = 16, num_seq
         'camera_frame': 'OpenGL (+x right, +y up, hand at -z); project with camMat after '
                         'multiplying points by diag(1, -1, -1)',
         'evaluation_meta_keys': list(EVAL_META_KEYS),
-        'mano': hand_model_info(hands, flat_hand_mean),
+        'mano': dict(hand_model_info(hands, flat_hand_mean), repose=(
+            f"MANOLayer('standin', keypoint_order='ho3d', flat_hand_mean={flat_hand_mean})"
+            "(handPose, handBeta, handTrans)['keypoints'] == handJoints3D (OpenGL frame, "
+            f'HO3D order, within {GL_TOLERANCE} m)')),
     }
     info_path = write_info(root, info)
     return {'root': root, 'counts': counts, 'info': info_path,
@@ -166,14 +209,10 @@ def _write_split(root, split, n, num_seqs, hands, seed, progress, antialias, fla
     os.makedirs(os.path.join(root, split), exist_ok=True)
     bar = tqdm(total=n, desc=f'HO3D {split}', unit='frame', disable=not progress)
     for s, (name, length) in enumerate(zip(names, lengths)):
-        seq, frames = _sample_sequence(sample_rng(seed, key, s), hands, length)
+        seq, frames, params, verts_cv, roots = _posed_sequence(hands, seed, split, s, length)
         for sub in ('rgb', 'meta'):
             os.makedirs(os.path.join(root, split, name, sub), exist_ok=True)
-        params, verts_cv, _ = pose_scenes(hands, frames)
-        roots = np.stack([fr['root'] for fr in frames])
-        gl, verts_gl, kpts_gl = to_opengl(hands, params, roots, verts_cv)
-        if flat_hand_mean:  # same hand, fingers stored as absolute rotations
-            gl[:, 3:48] = round_params(gl[:, 3:48] + hands.hands_mean(True))
+        gl, verts_gl, kpts_gl = to_opengl(hands, params, roots, verts_cv, flat_hand_mean)
         occ = seq['occluder']
         for i, fr in enumerate(frames):
             frng = sample_rng(seed, key, s, 1 + i)

@@ -5,10 +5,12 @@ Frames and conventions
 ----------------------
 * Everything is generated in the OpenCV camera frame (+x right, +y down, +z forward) and
   projected with ``u = K x / z`` (pixel centres at +0.5, as the rasteriser uses).
-* Stored MANO parameters use smplx's default ``flat_hand_mean=False``: the 45 finger values
+* Scenes are posed with smplx's default ``flat_hand_mean=False``: the 45 finger values
   are rotations *relative to* ``hands_mean`` (``sample_hand_pose`` gives absolute rotations,
-  so ``hands_mean`` is subtracted). ``pose[:3]`` is the global orientation, applied about the
-  rest-pose root joint ``J0`` (which depends on the betas); ``trans`` is added afterwards.
+  so ``hands_mean`` is subtracted); FreiHAND stores them so. The HO3D writer stores the
+  absolute rotations (``flat_hand_mean=True``, real HO3D's convention). ``pose[:3]`` is the
+  global orientation, applied about the rest-pose root joint ``J0`` (which depends on the
+  betas); ``trans`` is added afterwards.
 * The stand-in's rest hand (like MANO's right hand) points its fingers along -x (left hand:
   +x), its palm faces -y and the thumb sits on the +z side.
 * HO3D stores the OpenGL frame: with ``F = diag(1, -1, -1)`` (a rotation by pi about x),
@@ -54,13 +56,17 @@ class StandinHands:
         self._layers = {}
         self._geometry = {}
 
-    def layer(self, is_rhand: bool = True):
+    def layer(self, is_rhand: bool = True, flat_hand_mean: bool = False):
+        """The hand model of one side; ``flat_hand_mean=True``: the layer that reads finger
+        poses as absolute rotations (HO3D's convention)."""
         is_rhand = bool(is_rhand)
-        if is_rhand not in self._layers:
+        key = (is_rhand, 'flat') if flat_hand_mean else is_rhand
+        if key not in self._layers:
             from mmhandmim.hand_model import MANOLayer
-            self._layers[is_rhand] = MANOLayer(self.model_path, is_rhand=is_rhand,
-                                               keypoint_order='ho3d', flat_hand_mean=False)
-        return self._layers[is_rhand]
+            self._layers[key] = MANOLayer(self.model_path, is_rhand=is_rhand,
+                                          keypoint_order='ho3d',
+                                          flat_hand_mean=bool(flat_hand_mean))
+        return self._layers[key]
 
     @property
     def num_vertices(self) -> int:
@@ -78,16 +84,16 @@ class StandinHands:
         return self.layer(is_rhand).pose_mean[3:].numpy().astype(np.float64)
 
     @torch.no_grad()
-    def forward(self, pose, betas, transl=None, is_rhand: bool = True
-                ) -> Tuple[np.ndarray, np.ndarray]:
-        """(B, 48) pose (flat_hand_mean=False), (B, 10) betas, (B, 3) transl ->
-        vertices (B, V, 3) and HO3D-order keypoints (B, 21, 3), float32.
+    def forward(self, pose, betas, transl=None, is_rhand: bool = True,
+                flat_hand_mean: bool = False) -> Tuple[np.ndarray, np.ndarray]:
+        """(B, 48) pose (in the ``flat_hand_mean`` convention; default False), (B, 10) betas,
+        (B, 3) transl -> vertices (B, V, 3) and HO3D-order keypoints (B, 21, 3), float32.
 
         Runs in batches of exactly ``FORWARD_BATCH`` (the last one zero-padded): the BLAS
         kernels, hence the float32 rounding, depend on the batch size, so a fixed size makes
         every sample's result independent of how the samples are chunked.
         """
-        layer = self.layer(is_rhand)
+        layer = self.layer(is_rhand, flat_hand_mean)
         n = len(pose)
         pad = -n % FORWARD_BATCH
         arrays = []
