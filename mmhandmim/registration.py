@@ -11,7 +11,7 @@ import mmpretrain.models  # noqa: F401
 from . import datasets  # noqa: F401,E402
 from . import engine  # noqa: F401,E402
 from . import evaluation  # noqa: F401,E402
-from . import hand_model  # noqa: F401,E402
+from .hand_model import mano_layer  # noqa: F401,E402  (registers MANOLayer)
 from . import models  # noqa: F401,E402
 from . import standin  # noqa: F401,E402  (registers model_path='standin')
 from .engine.checkpoint import install as _install_checkpoint_safety  # noqa: E402

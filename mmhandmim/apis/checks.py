@@ -44,11 +44,45 @@ def load_image(img: Union[str, os.PathLike, np.ndarray]) -> Tuple[np.ndarray, Op
     return img, None
 
 
+#: boxes whose every coordinate is at most this are normalised ([0, 1] of the image size),
+#: when the image's shorter side has at least ``NORMALISED_MIN_SIDE`` pixels: a hand box of
+#: 1.5 pixels is not one a detector gives, and it put the hand tens of metres away
+NORMALISED_MAX, NORMALISED_MIN_SIDE = 1.5, 32
+#: a hand box at most this many times the image's longer side: a hand spilling out of the
+#: frame has a box a few times the image; far larger boxes crop mostly padding, put the hand
+#: a fraction of a millimetre from the camera and its drawing coordinates beyond int32
+MAX_BOX_FACTOR = 10.0
+
+
+class BoxError(InferenceInputError):
+    """A hand box that cannot be a pixel box of a hand in this image."""
+
+
+def _check_box(i, box, W, H):
+    x1, y1, x2, y2 = box
+    where = f'box {i} [{x1:g}, {y1:g}, {x2:g}, {y2:g}]'
+    if not np.isfinite(box).all():
+        raise BoxError(f'{where} has non-finite coordinates')
+    if x2 <= x1 or y2 <= y1:
+        raise BoxError(f'{where} is empty: need x2 > x1 and y2 > y1 (xyxy)')
+    if np.abs(box).max() <= NORMALISED_MAX and min(H, W) >= NORMALISED_MIN_SIDE:
+        raise BoxError(f'{where} looks normalised (all coordinates <= {NORMALISED_MAX:g} on '
+                       f'a {W}x{H} image): boxes are pixels xyxy; multiply by the image size '
+                       f'(x by {W}, y by {H})')
+    if x2 <= 0 or y2 <= 0 or x1 >= W or y1 >= H:
+        raise BoxError(f'{where} is outside the {W}x{H} image')
+    if max(x2 - x1, y2 - y1) > MAX_BOX_FACTOR * max(H, W):
+        raise BoxError(f'{where} is {x2 - x1:g}x{y2 - y1:g} pixels, more than '
+                       f'{MAX_BOX_FACTOR:g} times the {W}x{H} image: boxes are pixels xyxy '
+                       'around one hand')
+
+
 def check_bboxes(bboxes: Optional[Union[np.ndarray, Sequence]],
                  image_shape: Tuple[int, int]) -> np.ndarray:
-    """Check boxes: each must have positive size and overlap the image.
+    """Check boxes: each must be pixels xyxy, of positive size, overlap the image and be
+    at most ``MAX_BOX_FACTOR`` times its longer side.
 
-    Boxes partly outside are fine: the crop pads.
+    Boxes partly outside are fine: the crop pads (and drawing clips).
 
     Args:
         bboxes (np.ndarray or Sequence, optional): (N, 4) (or a single (4,)) ``x1, y1, x2,
@@ -59,8 +93,10 @@ def check_bboxes(bboxes: Optional[Union[np.ndarray, Sequence]],
         np.ndarray: (N, 4) float64 xyxy boxes ((0, 4) for an empty input).
 
     Raises:
-        InferenceInputError: not (N, 4) numbers, or a box is non-finite, empty or outside
-            the image (the first bad box is named).
+        InferenceInputError: not (N, 4) numbers.
+        BoxError: (an InferenceInputError) a box is non-finite, empty (x2 <= x1 or
+            y2 <= y1), in normalised coordinates (all <= 1.5 on an image of >= 32 pixels),
+            outside the image or far larger than it (the first bad box is named).
     """
     H, W = image_shape
     if bboxes is None:
@@ -77,14 +113,8 @@ def check_bboxes(bboxes: Optional[Union[np.ndarray, Sequence]],
     if boxes.ndim != 2 or boxes.shape[1] != 4:
         raise InferenceInputError(f'bboxes must have shape (N, 4) (x1, y1, x2, y2 per box), '
                                   f'got {boxes.shape}')
-    for i, (x1, y1, x2, y2) in enumerate(boxes):  # a few boxes: name the first bad one
-        where = f'box {i} [{x1:g}, {y1:g}, {x2:g}, {y2:g}]'
-        if not np.isfinite([x1, y1, x2, y2]).all():
-            raise InferenceInputError(f'{where} has non-finite coordinates')
-        if x2 <= x1 or y2 <= y1:
-            raise InferenceInputError(f'{where} is empty: need x2 > x1 and y2 > y1 (xyxy)')
-        if x2 <= 0 or y2 <= 0 or x1 >= W or y1 >= H:
-            raise InferenceInputError(f'{where} is outside the {W}x{H} image')
+    for i, box in enumerate(boxes):  # a few boxes: name the first bad one
+        _check_box(i, box, W, H)
     return boxes
 
 

@@ -18,6 +18,7 @@ from ..utils.errors import UserInputError
 from .functional._array import ArrayLike, empty_array
 from .functional.validation import check_points
 from .json_arrays import parse_array_list
+from .prediction_checks import check_units
 
 
 class SubmissionError(UserInputError, ValueError):
@@ -109,21 +110,26 @@ def _arrays_from(raw, where, top_level_list):
             _entries_to_array(data[1], 'verts_list', where)]
 
 
-def load_prediction(path: Union[str, os.PathLike]) -> Tuple[np.ndarray, np.ndarray]:
+def load_prediction(path: Union[str, os.PathLike],
+                    expect_metres: bool = True) -> Tuple[np.ndarray, np.ndarray]:
     """Read ``pred.json`` (or a .zip holding it) into float64 (N, J, 3), (N, V, 3) arrays.
 
-    Checks the structure (two lists of equally many (K, 3) entries) and finiteness; the sample
-    and vertex counts against the ground truth are checked by the evaluation.
+    Checks the structure (two lists of equally many (K, 3) entries), finiteness and the units
+    (``prediction_checks.check_units``: a hand is 0.1-0.3 m); the sample and vertex counts
+    against the ground truth are checked by the evaluation.
 
     Args:
         path (str or os.PathLike): ``pred.json``, or a .zip with ``pred.json`` at its root
             (or a single .json member).
+        expect_metres (bool): refuse joints or vertices that are clearly not metres
+            (False: read them as they are, e.g. to convert a file).
 
     Returns:
         Tuple[np.ndarray, np.ndarray]: joints (N, J, 3) and vertices (N, V, 3).
 
     Raises:
         SubmissionError: (a ValueError) with the file and the problem.
+        prediction_checks.UnitError: (a ValueError) the points are in mm or cm.
     """
     raw, where = _read_bytes(path)
     arrays = _arrays_from(raw, where, top_level_list=True)
@@ -142,6 +148,9 @@ def load_prediction(path: Union[str, os.PathLike]) -> Tuple[np.ndarray, np.ndarr
         check_points(verts, 'verts_list')
     except ValueError as exc:
         raise SubmissionError(f'{where}: {exc}') from None
+    if expect_metres:
+        check_units(xyz, 'xyz_list', where)
+        check_units(verts, 'verts_list', where)
     return xyz, verts
 
 
@@ -160,8 +169,10 @@ def load_gt(gt_dir: Union[str, os.PathLike], split: str = 'evaluation',
             use_cache: bool = True) -> Tuple[np.ndarray, np.ndarray]:
     """Read ``{split}_xyz.json`` and ``{split}_verts.json`` from ``gt_dir`` as float64 arrays.
 
-    The ground truth is the same for every evaluation, so it is parsed once and kept as
-    ``.npy`` files in the package cache (keyed by the files' paths, sizes and times).
+    These two files are all the official evaluation needs (FreiHAND's ``*_mano.json``,
+    ``*_K.json`` and ``*_scale.json`` are not read). The ground truth is the same for every
+    evaluation, so it is parsed once and kept as ``.npy`` files in the package cache (keyed
+    by the files' paths, sizes and times). Its units are checked as the predictions'.
 
     Args:
         gt_dir (str or os.PathLike): the folder of the two files.
@@ -173,6 +184,7 @@ def load_gt(gt_dir: Union[str, os.PathLike], split: str = 'evaluation',
 
     Raises:
         SubmissionError: a file is missing or malformed, or the two sample counts differ.
+        prediction_checks.UnitError: the points are in mm or cm.
     """
     paths = [os.path.join(gt_dir, f'{split}_{kind}.json') for kind in ('xyz', 'verts')]
     missing = [p for p in paths if not os.path.isfile(p)]
@@ -186,6 +198,8 @@ def load_gt(gt_dir: Union[str, os.PathLike], split: str = 'evaluation',
     if arrays[0].shape[0] != arrays[1].shape[0]:
         raise SubmissionError(f'{gt_dir}: {arrays[0].shape[0]} joint entries but '
                               f'{arrays[1].shape[0]} vertex entries')
+    for arr, path in zip(arrays, paths):
+        check_units(arr, 'the ground-truth points', path)
     return arrays[0], arrays[1]
 
 

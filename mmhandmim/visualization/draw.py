@@ -11,7 +11,7 @@ from typing import Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-__all__ = ['draw_keypoints', 'make_grid']
+__all__ = ['clip_segments', 'draw_keypoints', 'make_grid']
 
 _SHIFT = 4  # cv2 sub-pixel bits: coordinates are drawn with 1/16 pixel precision
 # A distinct BGR colour per link group when the caller gives none (cycled).
@@ -22,6 +22,42 @@ _PALETTE = [(0, 0, 255), (0, 128, 255), (0, 200, 200), (0, 200, 0), (255, 128, 0
 def _fixed(pt, offset: float) -> Tuple[int, int]:
     return (int(round((pt[0] - offset) * (1 << _SHIFT))),
             int(round((pt[1] - offset) * (1 << _SHIFT))))
+
+
+def clip_segments(start: np.ndarray, end: np.ndarray, lo: Sequence[float],
+                  hi: Sequence[float]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Clip 2D segments to the box ``[lo, hi]`` (Liang-Barsky, vectorised).
+
+    cv2 draws in int32 fixed point: a keypoint millions of pixels away (a hand right in
+    front of the camera) overflows it, so segments are cut to a margin around the image
+    first; what is drawn inside the image is unchanged.
+
+    Args:
+        start (np.ndarray): (M, 2) first end points.
+        end (np.ndarray): (M, 2) second end points.
+        lo (Sequence[float]): (x, y) of the box's lower corner.
+        hi (Sequence[float]): (x, y) of the box's upper corner.
+
+    Returns:
+        Tuple[np.ndarray, np.ndarray, np.ndarray]: the clipped (M, 2) start and end points,
+        and the (M,) mask of segments that touch the box (the others are left as given).
+    """
+    start, end = np.asarray(start, np.float64), np.asarray(end, np.float64)
+    d = end - start
+    lo, hi = np.asarray(lo, np.float64), np.asarray(hi, np.float64)
+    with np.errstate(divide='ignore', invalid='ignore'):
+        ta, tb = (lo - start) / d, (hi - start) / d
+    flat = d == 0  # parallel to a side: inside the slab or not at all
+    inside = (start >= lo) & (start <= hi)
+    t_in = np.where(flat, np.where(inside, -np.inf, np.inf), np.minimum(ta, tb))
+    t_out = np.where(flat, np.where(inside, np.inf, -np.inf), np.maximum(ta, tb))
+    t0 = np.maximum(t_in.max(1), 0.0)
+    t1 = np.minimum(t_out.min(1), 1.0)
+    keep = t0 <= t1
+    # unclipped ends stay bit-identical (a segment inside the box draws as before)
+    new_start = np.where((keep & (t0 > 0))[:, None], start + t0[:, None] * d, start)
+    new_end = np.where((keep & (t1 < 1))[:, None], start + t1[:, None] * d, end)
+    return new_start, new_end, keep
 
 
 def draw_keypoints(image: np.ndarray, kpts2d, links: Optional[Sequence[Tuple[int, int]]] = None,
@@ -38,7 +74,9 @@ def draw_keypoints(image: np.ndarray, kpts2d, links: Optional[Sequence[Tuple[int
         point_color: colour of the keypoint dots.
         link_colors: one colour per link; default cycles a fixed palette.
         scores: optional (N,) confidences; keypoints with ``score <= score_thr`` (and
-            links touching them) are skipped, as are non-finite coordinates.
+            links touching them) are skipped, as are non-finite coordinates. Links are
+            clipped to a margin around the image and dots outside it skipped, so keypoints
+            far outside (any finite value) draw what falls inside.
         center_offset: coordinate of a pixel's centre within it (0.5: K projections and
             the rasteriser; 0: integer-centred, e.g. cv2 / many dataset annotations).
     """
@@ -56,14 +94,24 @@ def draw_keypoints(image: np.ndarray, kpts2d, links: Optional[Sequence[Tuple[int
             raise ValueError(f'scores has {scores.shape[0]} entries for {kpts.shape[0]} kpts')
         visible &= scores > score_thr
     out = image.copy() if copy else image
-    for k, (i, j) in enumerate(links or ()):
-        if not (0 <= i < len(kpts) and 0 <= j < len(kpts)):
-            raise ValueError(f'link ({i}, {j}) out of range for {len(kpts)} keypoints')
-        if visible[i] and visible[j]:
-            color = link_colors[k] if link_colors is not None else _PALETTE[k % len(_PALETTE)]
-            cv2.line(out, _fixed(kpts[i], center_offset), _fixed(kpts[j], center_offset),
-                     tuple(int(c) for c in color), thickness, cv2.LINE_AA, _SHIFT)
-    for i in np.flatnonzero(visible):
+    links = np.asarray(links if links is not None and len(links) else np.zeros((0, 2)),
+                       np.int64).reshape(-1, 2)
+    bad = (links < 0) | (links >= len(kpts))
+    if bad.any():
+        i, j = links[bad.any(1)][0]
+        raise ValueError(f'link ({i}, {j}) out of range for {len(kpts)} keypoints')
+    # drawing happens within a margin around the image (int32 fixed point, see clip_segments)
+    margin = radius + thickness + 2
+    lo, hi = (-margin, -margin), (image.shape[1] + margin, image.shape[0] + margin)
+    xy = np.where(visible[:, None], kpts[:, :2], 0.0)
+    start, end, shown = clip_segments(xy[links[:, 0]], xy[links[:, 1]], lo, hi)
+    shown &= visible[links[:, 0]] & visible[links[:, 1]]
+    for k in np.flatnonzero(shown):
+        color = link_colors[k] if link_colors is not None else _PALETTE[k % len(_PALETTE)]
+        cv2.line(out, _fixed(start[k], center_offset), _fixed(end[k], center_offset),
+                 tuple(int(c) for c in color), thickness, cv2.LINE_AA, _SHIFT)
+    near = visible & (xy >= lo).all(1) & (xy <= hi).all(1)
+    for i in np.flatnonzero(near):
         cv2.circle(out, _fixed(kpts[i], center_offset), radius << _SHIFT,
                    tuple(int(c) for c in point_color), -1, cv2.LINE_AA, _SHIFT)
     return out

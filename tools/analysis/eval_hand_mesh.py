@@ -6,7 +6,11 @@
 GT_DIR holds ``evaluation_xyz.json`` and ``evaluation_verts.json``. PRED_JSON may also be the
 ``pred.zip`` made for Codalab. Writes OUT_DIR/scores.json (errors in mm), scores.txt (the
 official file, means in cm), per_sample.csv and pck_curves.png. Malformed input gives a
-one-line message on stderr and exit status 2.
+one-line message on stderr and exit status 2, and so do inputs that would be scored
+meaninglessly (``mmhandmim.evaluation.prediction_checks``): points in millimetres or
+centimetres instead of metres, predictions in the other benchmark's joint order or camera
+frame, a ground-truth folder of the other benchmark (ambiguous evidence: a one-line warning).
+FreiHAND's ground truth needs only the two files above (no ``evaluation_mano.json``).
 
 ``--baseline-mano {standin,MANO_DIR}`` (and ``--mean-params NPZ``) also scores the trivial
 baselines on the same ground truth (``mmhandmim.evaluation.baselines``: the constant hand and
@@ -28,6 +32,7 @@ _LIGHT = os.environ.get('MMHANDMIM_LIGHT_IMPORT')
 os.environ['MMHANDMIM_LIGHT_IMPORT'] = '1'
 try:
     from mmhandmim.evaluation import evaluate_hand_mesh, load_gt, load_prediction  # noqa
+    from mmhandmim.evaluation.prediction_checks import check_submission  # noqa: E402
     from mmhandmim.evaluation.pck_plot import PlotProcess  # noqa: E402
     from mmhandmim.evaluation.report import format_table, write_report  # noqa: E402
 finally:
@@ -127,6 +132,8 @@ def main(argv=None):
     plotter = PlotProcess()
     try:
         gt_xyz, gt_verts, pred_xyz, pred_verts = _load_both(args.gt_dir, args.pred)
+        # the benchmark of the ground truth, the frame and joint order of the predictions
+        check_submission(pred_xyz, gt_xyz, args.protocol, gt_dir=args.gt_dir, where=args.pred)
         loaded = time.perf_counter()
         metrics = evaluate_hand_mesh(pred_xyz, pred_verts, gt_xyz, gt_verts,
                                      protocol=args.protocol, return_per_sample=True)
