@@ -25,6 +25,8 @@ from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
+from ..hand_model.mean_params import read_mean_params
+from ..utils.errors import ConfigError
 from .functional import evaluate_hand_mesh
 from .functional._array import ArrayLike
 from .protocol_space import check_protocol, to_benchmark
@@ -40,7 +42,6 @@ TABLE_COLUMNS = (('pa_mpjpe', 'PA-MPJPE'), ('pa_mpvpe', 'PA-MPVPE'), ('mpjpe', '
                  ('mpvpe', 'MPVPE'))
 ROOT = 0  # the wrist, in FreiHAND and HO3D order
 NUM_JOINTS = 16
-MEAN_PARAMS_TOOL = 'tools/misc/compute_mean_mano_params.py'
 
 Hand = Tuple[np.ndarray, np.ndarray]  # (21, 3) keypoints in FreiHAND order, (V, 3) vertices
 
@@ -71,11 +72,11 @@ def build_baseline_mano(mano: Union[Mapping, Any], protocol: str = 'freihand',
     from torch import nn
     if isinstance(mano, nn.Module):
         if getattr(mano, 'keypoint_order', None) != 'freihand':
-            raise ValueError(f"{where}: the layer must have keypoint_order='freihand', got "
+            raise ConfigError(f"{where}: the layer must have keypoint_order='freihand', got "
                              f"{getattr(mano, 'keypoint_order', None)!r}")
         return mano
     if not isinstance(mano, Mapping):
-        raise ValueError(f'{where}: expected a MANOLayer config dict (e.g. '
+        raise ConfigError(f'{where}: expected a MANOLayer config dict (e.g. '
                          f"dict(type='MANOLayer', model_path='standin')), got {mano!r}")
     cfg = dict(mano)
     cfg['keypoint_order'] = 'freihand'  # forced: the conversion below starts from it
@@ -93,7 +94,7 @@ def build_baseline_mano(mano: Union[Mapping, Any], protocol: str = 'freihand',
         with DefaultScope.overwrite_default_scope('mmpose'):
             return MODELS.build(dict(type=kind, **cfg))
     except (TypeError, ValueError, KeyError, OSError, pickle.UnpicklingError) as exc:
-        raise ValueError(f'{where}: {_one_line(exc)}') from None
+        raise ConfigError(f'{where}: {_one_line(exc)}') from None
 
 
 def load_mean_params(source: Union[str, os.PathLike, Mapping],
@@ -110,39 +111,10 @@ def load_mean_params(source: Union[str, os.PathLike, Mapping],
         Dict[str, np.ndarray]: ``pose6d`` (16, 6) and ``betas`` (num_betas,).
 
     Raises:
-        ValueError: one line naming the file and what was expected (missing file or key,
-            wrong shape, non-finite values, not an .npz).
+        ValueError: one line naming the file and what was expected (the head's checks:
+            ``hand_model.mean_params.read_mean_params``).
     """
-    if isinstance(source, Mapping):
-        where, arrays = 'mean_params', source
-    else:
-        where = os.fspath(source)
-        if not os.path.isfile(where):
-            raise ValueError(f'{where}: mean parameters file not found (expected the .npz '
-                             f'that {MEAN_PARAMS_TOOL} writes)')
-        try:
-            with np.load(where, allow_pickle=False) as f:
-                arrays = {k: f[k] for k in f.files}
-        except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same line
-            raise ValueError(f'{where}: cannot read it as an .npz ({_one_line(exc)}); expected '
-                             f'the file {MEAN_PARAMS_TOOL} writes') from None
-    expected = dict(pose6d=(NUM_JOINTS, 6), betas=(num_betas, ))
-    out = {}
-    for key, shape in expected.items():
-        if key not in arrays:
-            raise ValueError(f'{where}: no {key!r} array (expected pose6d {expected["pose6d"]} '
-                             f'and betas {expected["betas"]}, as {MEAN_PARAMS_TOOL} writes)')
-        try:
-            arr = np.asarray(arrays[key], dtype=np.float64)
-        except (TypeError, ValueError):
-            arr = None
-        if arr is None or arr.shape != shape:
-            got = None if arr is None else arr.shape
-            raise ValueError(f'{where}: {key} has shape {got}, expected {shape}')
-        if not np.isfinite(arr).all():
-            raise ValueError(f'{where}: {key} has non-finite values')
-        out[key] = arr
-    return out
+    return read_mean_params(source, num_betas, keys=('pose6d', 'betas'))
 
 
 def _decode(mano, pose, betas=None) -> Hand:

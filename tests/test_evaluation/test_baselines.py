@@ -16,6 +16,7 @@ from mmhandmim.evaluation.baselines import (baseline_hands, constant_hand,
 from mmhandmim.hand_model import MANOLayer, convert_keypoints
 from mmhandmim.standin import sample_hand_pose
 from mmhandmim.structures import axis_angle_to_matrix, matrix_to_rot6d, rot6d_to_matrix
+from mmhandmim.utils.errors import UserInputError
 
 from .official_reference import align_w_scale
 
@@ -167,11 +168,11 @@ def test_bad_mean_params(tmp_path, case):
         write_mean_params(path, betas=np.full(10, np.nan))
     elif case == 'not_npz':
         path.write_text('not an archive')
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(UserInputError) as info:  # ValueError, FileNotFoundError if missing
         load_mean_params(path)
     msg = str(info.value)
     assert str(path) in msg and '\n' not in msg
-    assert {'missing': 'not found', 'no_key': "'betas'", 'shape': 'expected (16, 6)',
+    assert {'missing': 'not found', 'no_key': "'betas'", 'shape': 'expected pose6d (16, 6)',
             'nan': 'non-finite', 'not_npz': 'npz'}[case] in msg
 
 
@@ -244,7 +245,7 @@ def test_metric_reports_baselines(mano, tmp_path, protocol):
 ])
 def test_metric_bad_baselines(baselines, needle):
     from mmhandmim.evaluation.metrics import HandMeshMetric
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(UserInputError) as info:
         HandMeshMetric(baselines=baselines)
     assert needle in str(info.value) and '\n' not in str(info.value)
 
@@ -310,6 +311,6 @@ def test_cli_bad_baseline_input(eval_set, tmp_path, capsys, case):
     assert _load_tool().main(args + extra) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith('error: ') and '\n' not in err
-    assert {'missing_npz': bad, 'bad_npz': 'expected (10,)', 'no_mano': '--baseline-mano',
+    assert {'missing_npz': bad, 'bad_npz': 'betas (10,)', 'no_mano': '--baseline-mano',
             'bad_mano': 'no_such_mano'}[case] in err
     assert not (tmp_path / 'out').exists()

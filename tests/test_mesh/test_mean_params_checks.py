@@ -7,8 +7,8 @@ import torch
 from mmengine.registry import DefaultScope
 
 import mmhandmim  # noqa: F401
-from mmhandmim.models.mesh.mean_params import (MeanParamsError, MeanParamsNotFoundError,
-                                               load_head_mean_params)
+from mmhandmim.hand_model.mean_params import (MeanParamsError, MeanParamsNotFoundError,
+                                               read_mean_params)
 from mmhandmim.structures import matrix_to_rot6d, rot6d_to_matrix
 from mmhandmim.utils.errors import UserInputError
 
@@ -42,12 +42,12 @@ def write(path, **arrays):
 
 def test_valid_file_loads_exactly(tmp_path):
     arrays = good_arrays()
-    got = load_head_mean_params(write(tmp_path / 'm.npz', **arrays, num_samples=np.int64(5)))
+    got = read_mean_params(write(tmp_path / 'm.npz', **arrays, num_samples=np.int64(5)))
     for key, value in arrays.items():
-        assert got[key].dtype == torch.float32
-        np.testing.assert_array_equal(got[key].numpy(), value)
+        assert got[key].dtype == np.float64
+        np.testing.assert_array_equal(got[key], value)
     # the rows are rotations: decoding gives back the matrices
-    torch.testing.assert_close(rot6d_to_matrix(got['pose6d'].double()), rotations(0),
+    torch.testing.assert_close(rot6d_to_matrix(torch.from_numpy(got['pose6d'])), rotations(0),
                                atol=1e-6, rtol=0)
 
 
@@ -81,7 +81,7 @@ def test_bad_layouts_are_refused(tmp_path, name, spoil, message):
     spoil(arrays)
     path = write(tmp_path / f'{name}.npz', **arrays)
     with pytest.raises(MeanParamsError, match=message) as exc:
-        load_head_mean_params(path)
+        read_mean_params(path)
     text = str(exc.value)
     assert text.startswith(path) and '\n' not in text
     assert isinstance(exc.value, UserInputError) and isinstance(exc.value, ValueError)
@@ -89,27 +89,27 @@ def test_bad_layouts_are_refused(tmp_path, name, spoil, message):
 
 def test_missing_and_unreadable_files(tmp_path):
     with pytest.raises(MeanParamsNotFoundError, match='mean_params file not found'):
-        load_head_mean_params(tmp_path / 'none.npz')
+        read_mean_params(tmp_path / 'none.npz')
     assert issubclass(MeanParamsNotFoundError, FileNotFoundError)
     bad = tmp_path / 'text.npz'
     bad.write_text('not an archive')
     with pytest.raises(MeanParamsError, match=r'cannot read it as an \.npz'):
-        load_head_mean_params(bad)
+        read_mean_params(bad)
 
 
 def test_num_betas_of_the_hand_model(tmp_path):
     path = write(tmp_path / 'm.npz', **good_arrays())
     with pytest.raises(MeanParamsError, match=r"'betas' is float32 \(10,\); expected pose6d "
                        r"\(16, 6\), betas \(12,\)"):
-        load_head_mean_params(path, num_betas=12)
+        read_mean_params(path, num_betas=12)
 
 
 def test_metadata_of_another_hand_model_warns(tmp_path, warnings_log):
     path = write(tmp_path / 'm.npz', **good_arrays(), flat_hand_mean=np.bool_(True),
                  hand_model=np.str_('MANO: data/mano/MANO_RIGHT.pkl'))
-    load_head_mean_params(path, flat_hand_mean=True, is_standin=False)
+    read_mean_params(path, flat_hand_mean=True, is_standin=False)
     assert warnings_log == []
-    load_head_mean_params(path, flat_hand_mean=False, is_standin=True)
+    read_mean_params(path, flat_hand_mean=False, is_standin=True)
     assert len(warnings_log) == 1 and '\n' not in warnings_log[0]
     assert "flat_hand_mean=True (the head's: False)" in warnings_log[0]
     assert "MANO (the head's: the stand-in)" in warnings_log[0]

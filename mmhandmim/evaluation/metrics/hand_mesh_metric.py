@@ -13,6 +13,7 @@ from mmengine.logging import MMLogger
 from mmpose.registry import METRICS
 
 from ...structures import crop_to_source
+from ...utils.errors import ConfigError, UserInputError
 from ..baselines import (BASELINE_NAMES, baseline_hands, build_baseline_mano,
                          evaluate_baselines, format_comparison)
 from ..functional import evaluate_hand_mesh
@@ -66,7 +67,7 @@ class HandMeshMetric(BaseMetric):
         super().__init__(collect_device=collect_device, prefix=prefix)
         check_protocol(protocol)
         if format_only and not outfile_dir:
-            raise ValueError('HandMeshMetric(format_only=True) needs outfile_dir=DIR for '
+            raise ConfigError('HandMeshMetric(format_only=True) needs outfile_dir=DIR for '
                              'pred.json/pred.zip')
         self.protocol, self.metric_keys = protocol, tuple(metric_keys)
         self.format_only, self.outfile_dir, self.overwrite = format_only, outfile_dir, overwrite
@@ -76,19 +77,19 @@ class HandMeshMetric(BaseMetric):
     def _build_baselines(self, cfg):
         where = 'HandMeshMetric(baselines=...)'
         if not isinstance(cfg, dict):
-            raise ValueError(f'{where}: expected dict(mano=..., mean_params=None or NPZ), '
+            raise ConfigError(f'{where}: expected dict(mano=..., mean_params=None or NPZ), '
                              f'got {cfg!r}')
         unknown = sorted(set(cfg) - {'mano', 'mean_params'})
         if unknown or 'mano' not in cfg:
-            raise ValueError(f'{where}: ' + (f'unknown keys {unknown}' if unknown else
+            raise ConfigError(f'{where}: ' + (f'unknown keys {unknown}' if unknown else
                                              "missing key 'mano'") +
                              "; expected mano=dict(type='MANOLayer', ...) and optionally "
                              'mean_params=NPZ')
         mano = build_baseline_mano(cfg['mano'], self.protocol, where=f'{where} mano')
         try:
             return baseline_hands(mano, cfg.get('mean_params'))
-        except ValueError as exc:
-            raise ValueError(f'{where} mean_params: {exc}') from None
+        except UserInputError as exc:
+            raise ConfigError(f'{where} mean_params: {exc}') from None
 
     def process(self, data_batch: Any, data_samples: Sequence[dict]) -> None:
         """Keep each sample's prediction and, unless ``format_only``, its ground truth.

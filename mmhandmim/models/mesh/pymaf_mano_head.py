@@ -28,7 +28,7 @@ from torch import nn
 
 from ...structures import matrix_to_axis_angle, matrix_to_rot6d, project, rot6d_to_matrix
 from .camera import translation_to_weak_cam, weak_cam_to_translation
-from .mean_params import load_head_mean_params
+from ...hand_model.mean_params import read_mean_params
 from .point_features import PointFeatureExtractor, pixel_to_grid, uniform_grid
 
 NUM_JOINTS, ROOT = 16, 0
@@ -106,7 +106,7 @@ class PyMAFMANOHead(BaseHead):
         dropout (float): dropout of the regressors' body.
         mean_params (str, optional): .npz with exactly ``pose6d`` (16, 6), ``betas``
             (num_betas,), ``cam`` (3,) from ``tools/misc/compute_mean_mano_params.py``
-            (checked when the head is built, ``mean_params.load_head_mean_params``); None:
+            (checked when the head is built, ``hand_model.mean_params.read_mean_params``); None:
             the documented fallback (the hand model's zero pose: MANO's ``hands_mean``
             fingers with ``flat_hand_mean=False``, the flat hand with True; identity global
             orientation, zero betas, camera (10, 0, 0): a hand of ~0.2 m filling the crop).
@@ -176,11 +176,12 @@ class PyMAFMANOHead(BaseHead):
             self.heatmap_conv = nn.Conv2d(deconv_channels[-1], 21, 1, bias=False)
 
     def _init_mean_params(self, path):
-        if path is not None:  # checked at load: key by key, exact shapes (mean_params.py)
-            params = load_head_mean_params(path, self.mano.num_betas,
-                                           flat_hand_mean=self.mano.flat_hand_mean,
-                                           is_standin=getattr(self.mano, 'is_standin', None))
-            pose6d, betas, cam = params['pose6d'], params['betas'], params['cam']
+        if path is not None:  # checked at load: key by key, exact shapes (hand_model)
+            params = read_mean_params(path, self.mano.num_betas,
+                                      flat_hand_mean=self.mano.flat_hand_mean,
+                                      is_standin=getattr(self.mano, 'is_standin', None))
+            pose6d, betas, cam = (torch.as_tensor(params[k], dtype=torch.float32)
+                                  for k in ('pose6d', 'betas', 'cam'))
         else:
             rot = self.mano.pose_to_rotmat(torch.zeros(1, 48))[0]  # the model's zero pose
             pose6d = matrix_to_rot6d(rot.float())

@@ -1,19 +1,19 @@
-"""Reading and checking the head's mean-parameter file (``PyMAFMANOHead(mean_params=...)``).
+"""Reading and checking a mean-parameter file: the head's start (``PyMAFMANOHead(mean_params=
+...)``) and the evaluator's mean-pose baseline read it here, with the same checks.
 
 The file is the .npz ``tools/misc/compute_mean_mano_params.py`` writes: ``pose6d`` (16, 6),
 ``betas`` (num_betas,), ``cam`` (3,) and metadata. Only that layout is accepted, key by key and
 shape by shape: a wrong shape used to fail at the first forward pass, and a transposed
 ``pose6d`` (6, 16) was silently reshaped into 16 nonsense rotations (PA-MPJPE 32 instead of
-18.5 mm after training).
+18.5 mm after training). Numpy only (the light evaluator reads it without torch).
 """
 import logging
 import os
-from typing import Dict, Optional, Union
+from typing import Dict, Mapping, Optional, Sequence, Union
 
 import numpy as np
-import torch
 
-from ...utils.errors import UserInputError
+from ..utils.errors import UserInputError
 
 NUM_JOINTS = 16
 MEAN_PARAMS_TOOL = 'tools/misc/compute_mean_mano_params.py'
@@ -94,22 +94,25 @@ def _warn_metadata(arrays, path, flat_hand_mean, is_standin):
                   logger='current', level=logging.WARNING)
 
 
-def load_head_mean_params(path: Union[str, os.PathLike], num_betas: int = 10,
-                          flat_hand_mean: Optional[bool] = None,
-                          is_standin: Optional[bool] = None) -> Dict[str, torch.Tensor]:
-    """Read and check the head's initial estimate from a mean-parameter .npz.
+def read_mean_params(source: Union[str, os.PathLike, Mapping], num_betas: int = 10,
+                     keys: Sequence[str] = ('pose6d', 'betas', 'cam'),
+                     flat_hand_mean: Optional[bool] = None,
+                     is_standin: Optional[bool] = None) -> Dict[str, np.ndarray]:
+    """Read and check mean MANO parameters.
 
     Args:
-        path (str or os.PathLike): the .npz of ``tools/misc/compute_mean_mano_params.py``.
-        num_betas (int): the head's number of shape parameters.
-        flat_hand_mean (bool, optional): the head's hand model convention; a file recorded
+        source (str or os.PathLike or Mapping): the .npz of
+            ``tools/misc/compute_mean_mano_params.py`` (or a mapping with its arrays).
+        num_betas (int): the hand model's number of shape parameters.
+        keys (Sequence[str]): the arrays needed (of ``pose6d``, ``betas``, ``cam``).
+        flat_hand_mean (bool, optional): the reader's hand model convention; a file recorded
             with the other one gets a warning.
-        is_standin (bool, optional): whether the head's hand model is the stand-in; a file
+        is_standin (bool, optional): whether the reader's hand model is the stand-in; a file
             recorded with the other model gets a warning.
 
     Returns:
-        Dict[str, torch.Tensor]: float32 ``pose6d`` (16, 6), ``betas`` (num_betas,),
-        ``cam`` (3,).
+        Dict[str, np.ndarray]: float64 arrays of ``keys``: ``pose6d`` (16, 6), ``betas``
+        (num_betas,), ``cam`` (3,).
 
     Raises:
         MeanParamsNotFoundError: the file does not exist.
@@ -117,10 +120,15 @@ def load_head_mean_params(path: Union[str, os.PathLike], num_betas: int = 10,
             (no reshaping), non-finite values, ``pose6d`` rows that are not rotations, or a
             camera scale ``cam[0]`` that is not positive.
     """
-    path = os.fspath(path)
-    arrays = _read_npz(path)
+    if isinstance(source, Mapping):
+        path, arrays = 'mean_params', {k: np.asarray(v) for k, v in source.items()}
+    else:
+        path = os.fspath(source)
+        arrays = _read_npz(path)
+    layout = expected_layout(num_betas)
     out = {}
-    for key, shape in expected_layout(num_betas).items():
+    for key in keys:
+        shape = layout[key]
         if key not in arrays:
             raise MeanParamsError(f'{path}: no key {key!r} (keys: {sorted(arrays)}); '
                                   f'{_layout_text(num_betas)}')
@@ -133,10 +141,11 @@ def load_head_mean_params(path: Union[str, os.PathLike], num_betas: int = 10,
         if not np.isfinite(arr).all():
             raise MeanParamsError(f'{path}: key {key!r} has non-finite values')
         out[key] = arr
-    _check_rot6d(out['pose6d'], path)
-    if out['cam'][0] <= 0:
+    if 'pose6d' in out:
+        _check_rot6d(out['pose6d'], path)
+    if 'cam' in out and out['cam'][0] <= 0:
         raise MeanParamsError(f"{path}: key 'cam' scale s = {out['cam'][0]:g} must be > 0 "
                               '(the weak-perspective camera (s, tx, ty) of a hand in front '
                               'of the camera)')
     _warn_metadata(arrays, path, flat_hand_mean, is_standin)
-    return {k: torch.as_tensor(v, dtype=torch.float32) for k, v in out.items()}
+    return out
