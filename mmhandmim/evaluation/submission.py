@@ -15,9 +15,10 @@ import numpy as np
 from ..utils.atomic_io import atomic_output, atomic_write_text
 from ..utils.cache import cached_arrays
 from ..utils.errors import UserInputError
-from .functional._array import ArrayLike, empty_array
+from ..utils.memory import empty_array
+from .functional._array import ArrayLike
 from .functional.validation import check_points
-from .json_arrays import parse_array_list
+from ..utils.json_arrays import parse_array_list
 from .prediction_checks import check_units
 
 

@@ -10,7 +10,7 @@ import importlib
 import os
 import pickle
 from types import MappingProxyType
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -261,3 +261,26 @@ def load_mano_dict(path: str) -> Dict[str, Any]:
     Never imports chumpy and never creates objects other than arrays (see ``MANOUnpickler``).
     """
     return chumpy_to_numpy(load_raw_mano(path), where=os.path.basename(str(path)))
+
+
+def rest_root_coefficients(model_path: str) -> Tuple[np.ndarray, np.ndarray]:
+    """``(a, B)`` with MANO's rest-pose root joint ``J_root(betas) = a + B @ betas``.
+
+    The root joint is ``J_regressor[0] @ (v_template + shapedirs @ betas)``: linear in betas,
+    and the centre of the global rotation, so a posed hand's root is ``J_root + trans``.
+
+    Args:
+        model_path: a folder with MANO_RIGHT.pkl, a .pkl file or a registered name
+            ('standin'), as ``MANOLayer(model_path=...)`` takes it.
+
+    Returns:
+        Tuple[np.ndarray, np.ndarray]: ``a`` (3,) and ``B`` (3, 10), float64.
+    """
+    path = resolve_mano_file(model_path, is_rhand=True)
+    data = load_mano_dict(path)
+    check_mano_keys(data, path)
+    reg = data['J_regressor']
+    row = (reg[0].toarray() if hasattr(reg, 'toarray') else np.asarray(reg)[0]).ravel()
+    shapedirs = np.asarray(data['shapedirs'], np.float64)[..., :10]
+    return (row.astype(np.float64) @ np.asarray(data['v_template'], np.float64),
+            np.einsum('v,vcb->cb', row.astype(np.float64), shapedirs))

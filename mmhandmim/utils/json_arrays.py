@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 from pyarrow import csv as pa_csv
 
-from .functional._array import empty_array
+from .memory import empty_array
 
 _NUMBER_AND_SPACE = b'0123456789.-+eE \t\n\r'
 # every separator becomes a line break: one number per (non-empty) line

@@ -67,7 +67,7 @@ def check_consistency(ds, mano, idx, with_vertices):
 
 
 def test_freihand_training_layout_and_augmentation(mesh_roots, mano):
-    ds = FreiHANDMeshDataset(mesh_roots['freihand'], split='training',
+    ds = FreiHANDMeshDataset(mesh_roots['freihand'], split='training', mano_model_path='standin',
                              image_versions=('gs', 'hom'), pipeline=AUG_PIPELINE)
     assert len(ds) == 12  # 6 frames x 2 versions
     # image k shows frame k % N: same annotation, different file

@@ -5,8 +5,9 @@ import os
 import numpy as np
 import pytest
 
-from mmhandmim.evaluation import json_arrays, load_gt, pck_curve
-from mmhandmim.evaluation.functional._array import empty_array
+from mmhandmim.evaluation import load_gt, pck_curve
+from mmhandmim.utils import json_arrays
+from mmhandmim.utils.memory import empty_array
 from mmhandmim.evaluation.functional._near_kernel import near_counts
 from mmhandmim.evaluation.pck_plot import PlotProcess
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from mmhandmim.evaluation import SubmissionError, load_gt, load_prediction, write_submission
-from mmhandmim.evaluation.json_arrays import parse_array_list
+from mmhandmim.utils.json_arrays import parse_array_list
 
 
 def test_write_and_load_round_trip(tmp_path, hands):

@@ -56,12 +56,21 @@ def test_repose_reproduces_verts_and_joints(freihand_root, layers):
         xyz = np.array(_load(root, f'{split}_xyz.json'))
         verts = np.array(_load(root, f'{split}_verts.json'))
         scale = np.array(_load(root, f'{split}_scale.json'))
-        with torch.no_grad():
+        K = np.array(_load(root, f'{split}_K.json'))
+        with torch.no_grad():  # values 58-61 are not a translation: posed without one
             out = layers['freihand'](torch.from_numpy(mano[:, :48]),
-                                     torch.from_numpy(mano[:, 48:58]),
-                                     torch.from_numpy(mano[:, 58:]))
-        assert np.abs(out['vertices'].numpy() - verts).max() < 1e-5
-        assert np.abs(out['keypoints'].numpy() - xyz).max() < 1e-5
+                                     torch.from_numpy(mano[:, 48:58]))
+        # MANO rotates about its root joint (the wrist): the translation is what moves it
+        # onto the stored wrist, and then every vertex and joint agrees
+        trans = xyz[:, :1] - out['keypoints'].numpy()[:, :1]
+        assert np.abs(out['vertices'].numpy() + trans - verts).max() < 1e-5
+        assert np.abs(out['keypoints'].numpy() + trans - xyz).max() < 1e-5
+        # values 58-61 as the official toolbox reads them (utils/model.py recover_root):
+        # uv_root of keypoint 9 and scale = focal / depth
+        uv, s = mano[:, 58:60].astype(np.float64), mano[:, 60].astype(np.float64)
+        focal = (K[:, 0, 0] + K[:, 1, 1]) / 2
+        kp9 = np.concatenate([(uv - K[:, :2, 2]) / s[:, None], (focal / s)[:, None]], 1)
+        np.testing.assert_allclose(kp9, xyz[:, 9], atol=1e-5)
         np.testing.assert_allclose(scale, np.linalg.norm(xyz[:, 9] - xyz[:, 10], axis=1),
                                    atol=1e-7)
         # OpenCV frame, 0.4-0.8 m in front of the camera

@@ -5,7 +5,8 @@ from typing import Any, Dict
 
 import numpy as np
 
-from ._array import ArrayLike, empty_array
+from ...utils.memory import empty_array
+from ._array import ArrayLike
 from .alignment import procrustes_align, scale_translation_align
 from .point_errors import PCK_THRESHOLDS, auc, mean_error, pck_curve, point_distances
 from .fscore import F_THRESHOLDS, f_score

@@ -10,7 +10,7 @@ import numpy as np
 from ...utils.errors import UserInputError
 
 #: bump when the generated data change for the same seed and arguments
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: FreiHAND mano values 58-61 and HO3D poses as the real datasets'
 INFO_FILE = 'standin_info.json'
 HAND_MODEL_NOTE = 'stand-in hand model (not MANO)'
 
@@ -129,8 +129,9 @@ def hand_model_info(hands, flat_hand_mean: bool = False) -> Dict:
                                    'loads MANO with flat_hand_mean=True)' if flat_hand_mean else
                                    'finger rotations relative to hands_mean (smplx '
                                    'flat_hand_mean=False)')
-                + '; shape: 10 betas; trans: 3 (added after posing; MANO rotates about the '
-                'rest-pose root joint)',
+                + '; shape: 10 betas; the placement is per dataset (FreiHAND: uv_root 2 + '
+                'scale 1 of keypoint 9, as its toolbox; HO3D: handTrans 3, added after posing; '
+                'MANO rotates about the rest-pose root joint)',
         'fingertip_ids': list(hands.fingertip_ids),
         'fingertip_convention': 'standin',
         'units': 'metres',

@@ -9,9 +9,13 @@ Layout (as ``FreiHAND_pub_v2`` publishes it)::
     evaluation_{K,mano,xyz,verts,scale}.json
     standin_info.json          seed, counts and the parameter conventions
 
-``*_mano.json`` entries are 1 x 61 (48 pose + 10 shape + 3 trans, ``flat_hand_mean=False``),
-``*_xyz.json`` 21 x 3 in FreiHAND order and ``*_verts.json`` V x 3, metres, OpenCV camera
-frame; ``*_scale.json`` is |xyz[9] - xyz[10]|. Each frame's hand is rendered once and
+``*_mano.json`` entries are 1 x 61 in the official toolbox's layout (``utils/model.py``:
+``split_theta``, ``recover_root``, ``pose_by_root``): pose 48 (``flat_hand_mean=False``),
+shape 10, ``uv_root`` 2 = keypoint 9 projected with K (pixels) and ``scale`` 1 =
+focal / depth of keypoint 9 (focal = (fx + fy) / 2), so that ``recover_root`` gives keypoint
+9 back; there is no metric translation in the file. ``*_xyz.json`` is 21 x 3 in FreiHAND order
+and ``*_verts.json`` V x 3, metres, OpenCV camera frame; ``*_scale.json`` is the bone length
+|xyz[9] - xyz[10]|. Each frame's hand is rendered once and
 composited over ``versions`` backgrounds: version 0 a green screen (FreiHAND's original),
 the others cluttered backgrounds with a colour variant of the hand.
 """
@@ -23,6 +27,7 @@ import numpy as np
 from tqdm import tqdm
 
 from mmhandmim.hand_model.keypoints import convert_keypoints
+from mmhandmim.structures import project
 
 from .backgrounds import camera_effects, green_screen, random_background
 from .common import (HAND_MODEL_NOTE, JsonListWriter, hand_model_info, imwrite,
@@ -33,6 +38,18 @@ from .scene import (StandinHands, composite_over, crop_intrinsics, pose_scenes, 
 SPLITS = ('training', 'evaluation')
 JSON_KEYS = ('K', 'mano', 'xyz', 'verts', 'scale')
 OWNED = ['training', 'evaluation'] + [f'{s}_{k}.json' for s in SPLITS for k in JSON_KEYS]
+#: the keypoint the official toolbox places the hand by (``pose_by_root(root_id=9)``)
+TOOLBOX_ROOT = 9
+
+
+def official_theta(params: np.ndarray, xyz: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """FreiHAND's 61-vector: pose 48 and shape 10 of ``params``, then ``uv_root`` (keypoint
+    9 projected with K) and ``scale`` = focal / its depth, the inverse of the toolbox's
+    ``recover_root``: ``((uv_root - pp) / scale, focal / scale)`` is keypoint 9 again."""
+    root = np.asarray(xyz[TOOLBOX_ROOT], np.float64)
+    focal = 0.5 * (K[0, 0] + K[1, 1])
+    return np.concatenate([np.asarray(params[:58], np.float64), project(root, K),
+                           [focal / root[2]]])
 
 
 def _sample_frame(rng, hands, img_size):
@@ -80,6 +97,9 @@ def generate_freihand(out_dir: str, num_train: int = 32, num_eval: int = 16, see
         'keypoint_order': 'freihand',
         'camera_frame': 'OpenCV (+x right, +y down, +z forward); u = K x / z',
         'mano': hand_model_info(hands),
+        'mano_json_layout': 'per frame [[61]]: pose 48, shape 10, uv_root 2 (keypoint 9 '
+                            'projected with K), scale 1 (focal / depth of keypoint 9); no '
+                            'translation (official toolbox: split_theta, recover_root)',
     }
     info_path = write_info(root, info)
     return {'root': root, 'counts': counts, 'info': info_path,
@@ -116,8 +136,9 @@ def _write_split(root, split, n, hands, seed, img_size, nver, chunk_size, progre
                 mask = np.where(alpha >= 0.5, 255, 0).astype(np.uint8)
                 imwrite(os.path.join(mask_dir, '%08d.jpg' % i), mask,
                         [cv2.IMWRITE_JPEG_QUALITY, 95])
-            writers['K'].append(np.round(K, 6))
-            writers['mano'].append(params[j][None])
+            K = np.round(K, 6)  # as stored, so the file's uv_root agrees with its K
+            writers['K'].append(K)
+            writers['mano'].append(official_theta(params[j], xyz[j], K)[None])
             writers['xyz'].append(xyz[j])
             writers['verts'].append(verts[j])
             writers['scale'].append(float(np.linalg.norm(
