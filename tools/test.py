@@ -10,12 +10,14 @@ does (``MeshVisualizationHook`` for the mesh configs; added when the config has 
 import argparse
 import os
 import os.path as osp
+import shlex
 import sys
 
 import _bootstrap  # noqa: F401  (repo root on sys.path, compat fixes; must stay first)
 from mmengine.config import DictAction
 
 from mmhandmim.engine.runner import build_runner
+from mmhandmim.engine.work_dir_lock import check_work_dir_writable, work_dir_write_errors
 from mmhandmim.utils.cli import (check_data_roots, check_file, load_config, set_work_dir,
                                  user_errors)
 from mmhandmim.utils.errors import UserInputError
@@ -107,29 +109,45 @@ def _use_mesh_visualizer(cfg):
     cfg.visualizer = dict(type=MESH_VISUALIZER, **keep)
 
 
+def test(args):
+    cfg = load_config(args.config, args.cfg_options)
+    check_file(args.checkpoint, 'checkpoint')
+    check_data_roots(cfg, loaders=('test_dataloader', ))
+    cfg.launcher = args.launcher
+    cfg.load_from = args.checkpoint
+    set_work_dir(cfg, args.work_dir, args.config)
+    if args.out is not None:
+        if not args.out.endswith(('.pkl', '.pickle')):
+            raise UserInputError(f'--out must end with .pkl or .pickle, got {args.out!r}')
+        if osp.exists(args.out):
+            raise UserInputError(f'--out file exists and would be overwritten: '
+                                 f'{args.out!r}; remove it or choose another name')
+        evaluators = cfg.test_evaluator
+        evaluators = list(evaluators) if isinstance(evaluators, (list, tuple)) else [
+            evaluators]
+        evaluators.append(dict(type='DumpResults', out_file_path=args.out))
+        cfg.test_evaluator = evaluators
+    if args.show or args.show_dir is not None:
+        enable_visualization(cfg, args)
+    check_work_dir_writable(cfg.work_dir)  # the logs go there: one line now, not a traceback
+    with work_dir_write_errors(cfg.work_dir):
+        # a checkpoint that leaves weights unloaded (a backbone file, a pre-training
+        # checkpoint) is refused: the test would score a random head
+        build_runner(cfg, complete_weights=True).test()
+
+
 def main(argv=None):
     args = parse_args(argv)
-    with user_errors('test.py'):
-        cfg = load_config(args.config, args.cfg_options)
-        check_file(args.checkpoint, 'checkpoint')
-        check_data_roots(cfg, loaders=('test_dataloader', ))
-        cfg.launcher = args.launcher
-        cfg.load_from = args.checkpoint
-        set_work_dir(cfg, args.work_dir, args.config)
-        if args.out is not None:
-            if not args.out.endswith(('.pkl', '.pickle')):
-                raise UserInputError(f'--out must end with .pkl or .pickle, got {args.out!r}')
-            if osp.exists(args.out):
-                raise UserInputError(f'--out file exists and would be overwritten: '
-                                     f'{args.out!r}; remove it or choose another name')
-            evaluators = cfg.test_evaluator
-            evaluators = list(evaluators) if isinstance(evaluators, (list, tuple)) else [
-                evaluators]
-            evaluators.append(dict(type='DumpResults', out_file_path=args.out))
-            cfg.test_evaluator = evaluators
-        if args.show or args.show_dir is not None:
-            enable_visualization(cfg, args)
-        build_runner(cfg).test()
+    try:
+        with user_errors('test.py'):
+            test(args)
+    except KeyboardInterrupt:
+        if os.environ.get('RANK', '0') == '0':
+            argv = sys.argv[1:] if argv is None else list(argv)
+            print('test.py: interrupted; rerun with: '
+                  f'{shlex.join(["python", osp.relpath(osp.abspath(__file__)), *argv])}',
+                  file=sys.stderr, flush=True)
+        sys.exit(130)
 
 
 if __name__ == '__main__':

@@ -6,15 +6,23 @@
 
 The pre-training configs declare AmpOptimWrapper (the paper's mixed precision); without a
 CUDA device it becomes an OptimWrapper (float32) with a one-line warning, so CPU runs work.
+
+A run holds ``<work_dir>/.lock`` (``engine.work_dir_lock``): a second training into the same
+work dir is refused while the first lives. Ctrl-C ends with the command that resumes the run
+(exit 130); a read-only work dir or a full disk ends on one line naming the path (exit 2).
 """
 import argparse
 import copy
 import os
+import os.path as osp
+import shlex
+import sys
 
 import _bootstrap  # noqa: F401  (repo root on sys.path, compat fixes; must stay first)
 from mmengine.config import DictAction
 
-from mmhandmim.engine.runner import build_runner
+from mmhandmim.engine.runner import build_runner, start_distributed
+from mmhandmim.engine.work_dir_lock import hold_work_dir, work_dir_write_errors
 from mmhandmim.utils.cli import (check_data_roots, check_file, load_config, set_work_dir,
                                  user_errors)
 from mmhandmim.utils.errors import UserInputError
@@ -108,12 +116,66 @@ def merge_args(cfg, args):
     return cfg
 
 
+def _script():
+    here = osp.abspath(__file__)
+    rel = osp.relpath(here)
+    return here if rel.startswith('..') else rel
+
+
+def command_line(argv=None):
+    """This run's command line, quoted for a shell."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    return shlex.join(['python', _script(), *argv])
+
+
+def resume_command(args, argv=None):
+    """The command that resumes this run from its work dir: the same arguments with
+    ``--resume`` (auto: the work dir's last checkpoint) in place of any ``--resume [CKPT]``.
+    A torchrun launch (``--launcher pytorch``) is resumed through ``tools/dist_train.sh``."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    kept, skip = [], False
+    for i, tok in enumerate(argv):
+        if skip:
+            skip = False
+            continue
+        if tok == '--resume' or tok.startswith('--resume='):
+            # an explicit CKPT follows as its own token
+            skip = (tok == '--resume' and args.resume not in (None, 'auto')
+                    and i + 1 < len(argv) and argv[i + 1] == args.resume)
+            continue
+        kept.append(tok)
+    at = kept.index(args.config) + 1 if args.config in kept else len(kept)
+    kept.insert(at, '--resume')
+    if args.launcher == 'pytorch' and os.environ.get('WORLD_SIZE'):
+        drop = {'--launcher', 'pytorch', args.config}
+        rest = [t for t in kept if t not in drop and not t.startswith('--local')]
+        nproc = os.environ.get('LOCAL_WORLD_SIZE', os.environ['WORLD_SIZE'])
+        return shlex.join(['bash', osp.join(osp.dirname(_script()), 'dist_train.sh'),
+                           args.config, nproc, *rest])
+    return shlex.join(['python', _script(), *kept])
+
+
+def train(args, argv=None):
+    cfg = merge_args(load_config(args.config, args.cfg_options), args)
+    check_data_roots(cfg)
+    start_distributed(cfg)  # the ranks must agree on the work dir lock
+    # the lock also checks that the work dir can be written (exit 2 naming it if not)
+    with hold_work_dir(cfg.work_dir, command_line(argv)), \
+            work_dir_write_errors(cfg.work_dir):
+        build_runner(cfg).train()
+
+
 def main(argv=None):
     args = parse_args(argv)
-    with user_errors('train.py'):
-        cfg = merge_args(load_config(args.config, args.cfg_options), args)
-        check_data_roots(cfg)
-        build_runner(cfg).train()
+    try:
+        with user_errors('train.py'):
+            train(args, argv)
+    except KeyboardInterrupt:
+        # checkpoints are written atomically: the last complete one is what --resume finds
+        if os.environ.get('RANK', '0') == '0':
+            print(f'train.py: interrupted; resume with: {resume_command(args, argv)}',
+                  file=sys.stderr, flush=True)
+        sys.exit(130)
 
 
 if __name__ == '__main__':

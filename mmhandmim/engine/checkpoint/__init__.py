@@ -35,10 +35,18 @@ Loading (``CheckpointLoader``'s local-file scheme, used by ``load_from``, ``--re
 
 Loading a state dict that does not match the model (``strict=False``, as ``Pretrained``
 init does) logs one WARNING with the numbers and names of missing and unexpected keys.
+
+Checkpoints of the wrong kind are refused on one line before they reach the model (``kinds``,
+``checked_loading``): a HandMIM pre-training checkpoint used as a model's or a backbone's
+weights (it would give the student), ``--resume`` with a checkpoint another config wrote, and
+(``tools/test.py``) a checkpoint that leaves weights of the model unloaded.
 """
 from typing import List
 
+from .checked_loading import install_checked_loading, require_complete_weights
 from .key_report import _reporting_load_state_dict, describe_key_mismatch
+from .kinds import (IncompleteCheckpointError, PretrainingCheckpointError,
+                    ResumeMismatchError, is_pretraining_state)
 from .loading import (TRAINING_CHECKPOINT_GLOBALS, TRUST_ENV, CorruptCheckpointError,
                       UnsafeCheckpointError, load_checkpoint_file, load_local_checkpoint,
                       mark_trusted, safe_loading_supported)
@@ -49,7 +57,9 @@ __all__ = [
     'describe_key_mismatch', 'TRAINING_CHECKPOINT_GLOBALS', 'TRUST_ENV',
     'CorruptCheckpointError', 'UnsafeCheckpointError', 'load_checkpoint_file',
     'load_local_checkpoint', 'mark_trusted', 'safe_loading_supported',
-    'find_latest_checkpoint', 'is_complete_checkpoint', 'install'
+    'find_latest_checkpoint', 'is_complete_checkpoint', 'install', 'require_complete_weights',
+    'IncompleteCheckpointError', 'PretrainingCheckpointError', 'ResumeMismatchError',
+    'is_pretraining_state'
 ]
 
 
@@ -91,4 +101,5 @@ def install() -> List[str]:
     if CheckpointLoader._schemes.get('') is not load_local_checkpoint:
         CheckpointLoader.register_scheme(prefixes='', loader=load_local_checkpoint, force=True)
         applied.append('safe_loading')
+    applied += install_checked_loading()
     return applied

@@ -6,6 +6,7 @@ import os
 import os.path as osp
 
 from ...utils.atomic_io import atomic_write_bytes
+from ..work_dir_lock import WRITE_ERRNOS, work_dir_error
 from ._log import _log
 
 
@@ -16,7 +17,14 @@ def _atomic_put(original):
         # write through links and into special files as before
         if osp.islink(path) or (osp.exists(path) and not osp.isfile(path)):
             return original(self, obj, filepath)
-        atomic_write_bytes(obj, path)
+        try:
+            atomic_write_bytes(obj, path)
+        except OSError as exc:
+            if exc.errno not in WRITE_ERRNOS:
+                raise
+            # a full disk or read-only work dir: one line naming the file, exit 2 (the
+            # temporary is gone and the previous checkpoints are intact)
+            raise work_dir_error(path, exc, 'write checkpoint') from exc
     put._mmhandmim_atomic = True
     return put
 

@@ -4,3 +4,4 @@ from .handmim_schedule_hooks import (FreezeLastLayerHook, TeacherEMAHook,  # noq
 from .rng_state_hook import RNGStateHook  # noqa: F401
 from .pose_collapse_monitor import PoseCollapseMonitorHook  # noqa: F401
 from .mesh_visualization_hook import MeshVisualizationHook  # noqa: F401
+from .resume_validation_hook import ResumeValidationHook  # noqa: F401
