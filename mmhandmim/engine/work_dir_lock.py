@@ -219,6 +219,12 @@ def hold_work_dir(work_dir: str, command: str) -> Iterator[Optional[WorkDirLock]
         broadcast_object_list(verdict, src=0)
         if rank != 0 and verdict[0] is not None:
             error = _ERRORS[verdict[0][0]](f'rank 0 refused: {verdict[0][1]}')
+        if error is not None:
+            # every rank has the verdict before any leaves: rank 0 hosts the store, and a
+            # peer still receiving when it exits aborts (SIGABRT) instead of exiting 2
+            import torch.distributed as dist
+            dist.barrier()
+            dist.destroy_process_group()
     if error is not None:
         raise error
     try:

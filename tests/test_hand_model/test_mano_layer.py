@@ -117,7 +117,7 @@ def test_left_hand_mirrors_right(standin_dir):
     assert torch.equal(left.faces, right.faces.flip(1))
 
 
-def test_built_from_mmpose_registry_without_checkpoint_state(standin_dir):
+def test_built_from_mmpose_registry_without_checkpoint_state(standin_dir, mmpose_scope):
     import mmhandmim.hand_model  # noqa: F401  (registers MANOLayer)
     from mmpose.registry import MODELS
     layer = MODELS.build(dict(type='MANOLayer', model_path='standin', keypoint_order='ho3d'))
