@@ -82,3 +82,19 @@ def test_worker_error_is_reported_without_the_worker_traceback(capsys):
     err = _one_line_exit(capsys, lambda: next(iter(loader)))
     assert err == ('tool.py: error: cannot load image /data/img_3.jpg: it is not a decodable '
                    'image (in DataLoader worker 0)')
+
+
+def test_dict_value_in_cfg_options_is_one_argparse_error(capsys):
+    import argparse
+
+    from mmhandmim.utils.cli import cfg_options_action
+    parser = argparse.ArgumentParser(prog='train.py')
+    parser.add_argument('--cfg-options', nargs='+', action=cfg_options_action())
+    ok = parser.parse_args(['--cfg-options', 'a.b=1', 'c=[1,2]'])
+    assert ok.cfg_options == {'a.b': 1, 'c': [1, 2]}
+    with pytest.raises(SystemExit) as info:  # mmengine's DictAction: RecursionError
+        parser.parse_args(['--cfg-options', "model.init_cfg=dict(type='Pretrained')"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert info.value.code == 2
+    assert err[-1].startswith('train.py: error: --cfg-options: cannot parse')
+    assert 'set the keys one by one' in err[-1]

@@ -234,6 +234,21 @@ def test_nan_box_in_list_exits_2_naming_file_and_line(tmp_path, monkeypatch, cap
     assert not (tmp_path / 'out').exists()
 
 
+def test_normalised_boxes_are_refused_by_the_tool_and_the_dataset(tmp_path, monkeypatch,
+                                                                   capsys):
+    lines = ['"my hands/p 1.png" 0.2 0.25 0.8 0.875 l', '"my hands/p 1.png" 0.1 0.1 0.5 0.6']
+    lst = hand_list(tmp_path, lines)
+    code, err = cli_error(monkeypatch, capsys, '--out-dir', str(tmp_path / 'out'),
+                          '--image-list', str(lst), str(tmp_path / 'imgs'))
+    assert code == 2 and len(err) == 1 and 'look normalised' in err[0] and str(lst) in err[0]
+    assert not (tmp_path / 'out').exists()
+    with pytest.raises(UserInputError, match=r'all 2 boxes .* look normalised.*multiply x by'):
+        unlabeled(lst, tmp_path)
+    # one box in pixels: the list is in pixels (tiny boxes are dropped by --min-box)
+    lst.write_text(lines[0] + '\n"my hands/p 1.png" 20 20 80 70\n')
+    assert len(unlabeled(lst, tmp_path, min_box_size=0)) == 2
+
+
 def unlabeled(lst, root, **kw):
     from mmpretrain.registry import DATASETS
     return DATASETS.build(dict(type='UnlabeledHandDataset', ann_file=str(lst),

@@ -14,12 +14,10 @@ import shlex
 import sys
 
 import _bootstrap  # noqa: F401  (repo root on sys.path, compat fixes; must stay first)
-from mmengine.config import DictAction
-
 from mmhandmim.engine.runner import build_runner
 from mmhandmim.engine.work_dir_lock import check_work_dir_writable, work_dir_write_errors
-from mmhandmim.utils.cli import (check_data_roots, check_file, load_config, set_work_dir,
-                                 user_errors)
+from mmhandmim.utils.cli import (cfg_options_action, check_data_roots, check_file, load_config,
+                                 set_work_dir, user_errors)
 from mmhandmim.utils.errors import UserInputError
 
 
@@ -29,7 +27,7 @@ def parse_args(argv=None):
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='directory for logs and results')
     parser.add_argument('--out', help='dump the raw predictions to this pickle file')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=cfg_options_action(),
                         help='override config keys, e.g. test_evaluator.format_only=True')
     parser.add_argument('--show-dir',
                         help='draw the predictions of every --interval-th test sample into '

@@ -19,12 +19,10 @@ import shlex
 import sys
 
 import _bootstrap  # noqa: F401  (repo root on sys.path, compat fixes; must stay first)
-from mmengine.config import DictAction
-
 from mmhandmim.engine.runner import build_runner, start_distributed
 from mmhandmim.engine.work_dir_lock import hold_work_dir, work_dir_write_errors
-from mmhandmim.utils.cli import (check_data_roots, check_file, load_config, set_work_dir,
-                                 user_errors)
+from mmhandmim.utils.cli import (cfg_options_action, check_data_roots, check_file, load_config,
+                                 set_work_dir, user_errors)
 from mmhandmim.utils.errors import UserInputError
 
 
@@ -40,7 +38,7 @@ def parse_args(argv=None):
                         help='autocast dtype (implies --amp); bfloat16 on A100/H100')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the lr by the actual / base batch size')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=cfg_options_action(),
                         help='override config keys, e.g. train_cfg.max_epochs=10')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)

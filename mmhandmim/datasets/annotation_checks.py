@@ -78,3 +78,27 @@ def check_in_front(points: np.ndarray, path: str, what: str,
             f'{path}: {what} of {_sample_name(i, names)} lie at or behind the camera (z <= 0 '
             'in the OpenCV frame, metres); check the units and the camera convention of the '
             'file')
+
+
+#: no hand's 3D points span more than this (metres; real hands span 0.1-0.3 m): a larger
+#: span means millimetres or centimetres, which would train silently with huge losses
+MAX_HAND_EXTENT_M = 1.0
+
+
+def hand_extents(points: np.ndarray) -> np.ndarray:
+    """(N,) diagonal of each sample's 3D bounding box, (N, P, 3) -> metres (if in metres)."""
+    points = np.asarray(points)
+    return np.linalg.norm(points.max(-2) - points.min(-2), axis=-1)
+
+
+def check_hand_extent(points: np.ndarray, path: str, what: str,
+                      names: Optional[Sequence[str]] = None) -> None:
+    """Refuse 3D hand points (N, P, 3) that span more than a metre in some sample."""
+    ext = hand_extents(points)
+    bad = ext > MAX_HAND_EXTENT_M
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise AnnotationError(
+            f'{path}: {what} of {_sample_name(i, names)} span {ext[i]:.4g} (a hand spans '
+            f'0.1-0.3 m; {int(bad.sum())} such samples): the file looks like millimetres or '
+            'centimetres, the datasets are in metres; convert it')

@@ -35,7 +35,8 @@ from ..hand_model.mano_io import rest_root_coefficients
 from ..utils.json_arrays import parse_array_list
 from ..utils.cache import cached_arrays
 from ..utils.errors import ConfigError
-from .annotation_checks import AnnotationError, check_array, check_in_front, check_intrinsics
+from .annotation_checks import (AnnotationError, check_array, check_hand_extent, check_in_front,
+                                check_intrinsics)
 from .errors import DatasetLayoutError, layout_error
 from .mesh_base import NUM_KEYPOINTS, NUM_VERTICES, HandMeshBaseDataset
 from .unlabeled_hands import ImageLoadError
@@ -141,6 +142,9 @@ def _check_values(arrays: Dict[str, np.ndarray], paths: Dict[str, str]) -> None:
             f'in metres must be > 0; {int(bad.sum())} such samples); download the file again')
     if 'xyz' in arrays:
         check_in_front(arrays['xyz'], paths['xyz'], '3D joints')
+        check_hand_extent(arrays['xyz'], paths['xyz'], '3D joints')
+    if 'verts' in arrays:
+        check_hand_extent(arrays['verts'], paths['verts'], 'vertices')
 
 
 def _image_shape(path: str) -> Tuple[int, int]:

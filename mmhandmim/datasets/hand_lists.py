@@ -86,6 +86,10 @@ def parse_list_line(line: str) -> Tuple[str, Optional[List[float]], Optional[str
     return path, box, side
 
 
+#: a list whose boxes all stay within this many pixels holds normalised (0-1) coordinates
+NORMALISED_MAX = 1.5
+
+
 def read_hand_list(list_file: str) -> Tuple[List[Entry], List[str]]:
     """All entries of a hand list file and its bad lines.
 
@@ -109,6 +113,13 @@ def read_hand_list(list_file: str) -> Tuple[List[Entry], List[str]]:
             entries.append((num, *parse_list_line(line)))
         except ValueError as exc:
             bad.append(f'line {num} {line.strip()!r}: {exc}')
+    boxes = [e[2] for e in entries if e[2] is not None]
+    if boxes and max(max(b) for b in boxes) <= NORMALISED_MAX:
+        raise HandListError(
+            f'hand list {list_file}: all {len(boxes)} boxes have every coordinate <= '
+            f'{NORMALISED_MAX} (e.g. line {entries[0][0]}: {boxes[0]}): they look normalised; '
+            'boxes are pixels x0 y0 x1 y1 of the image: multiply x by its width and y by its '
+            'height')
     return entries, bad
 
 

@@ -27,7 +27,6 @@ Real quirks handled at load time (one pass over the meta files, then cached):
 import json
 import logging
 import os.path as osp
-import pickle
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -36,8 +35,10 @@ from mmpose.registry import DATASETS
 
 from ..hand_model.keypoints import convert_keypoints
 from ..utils.cache import cached_arrays
-from .annotation_checks import (AnnotationError, as_numeric_array, check_array,
-                                check_in_front, check_intrinsics)
+from ..utils.safe_pickle import UnsafePickleError, load_array_pickle
+from .annotation_checks import (MAX_HAND_EXTENT_M, AnnotationError, as_numeric_array,
+                                check_array, check_hand_extent, check_in_front,
+                                check_intrinsics, hand_extents)
 from .errors import layout_error
 from .mesh_base import HandMeshBaseDataset
 from ..structures import GL_TO_CV, rotate_global_orient
@@ -63,14 +64,9 @@ def load_meta_pickle(path: str) -> dict:
         FileNotFoundError: the file does not exist.
         AnnotationError: it cannot be unpickled or does not hold a dict.
     """
-    try:
-        with open(path, 'rb') as f:
-            try:
-                meta = pickle.load(f)
-            except UnicodeDecodeError:
-                f.seek(0)
-                meta = pickle.load(f, encoding='latin1')
-    except FileNotFoundError:
+    try:  # numpy arrays and plain values only: a meta file must not run code
+        meta = load_array_pickle(path, 'a HO3D meta file')
+    except (FileNotFoundError, UnsafePickleError):
         raise
     except Exception as exc:  # noqa: BLE001 - any unreadable pickle is the same user problem
         raise AnnotationError(f'{path}: cannot read HO3D meta pickle ({type(exc).__name__}: '
@@ -135,6 +131,8 @@ def refuse_broken(arrays: Dict[str, np.ndarray], shapes: Dict[str, tuple],
     pts = (arrays['handJoints3D'] @ GL_TO_CV).reshape(len(K), -1, 3)  # OpenCV: in front z > 0
     check_in_front(pts, paths[_first((pts[..., 2] <= 0).any(-1))],
                    "'handJoints3D' (OpenGL frame: hand at negative z)", names)
+    check_hand_extent(pts, paths[_first(hand_extents(pts) > MAX_HAND_EXTENT_M)],
+                      "'handJoints3D'", names)
 
 
 def to_opencv(joints: np.ndarray, pose: np.ndarray, trans: np.ndarray) -> Dict[str, np.ndarray]:
@@ -280,6 +278,8 @@ class HO3DMeshDataset(HandMeshBaseDataset):
         xyz, verts = (load(f) for f in files)
         check_array(xyz, files[0], 'joints', (21, 3), names)
         check_array(verts, files[1], 'vertices', (778, 3), names)
+        check_hand_extent(xyz, files[0], 'joints', names)
+        check_hand_extent(verts, files[1], 'vertices', names)
         return dict(gt_xyz=convert_keypoints(xyz @ GL_TO_CV, 'ho3d', 'freihand'),
                     gt_verts=verts @ GL_TO_CV)
 

@@ -6,7 +6,6 @@ chumpy does not import on Python 3.11 nor with numpy >= 1.24. ``MANOUnpickler`` 
 numpy arrays. It is also a safety boundary: only numpy, scipy.sparse and the few builtins that
 arrays need can be created; any other class is refused (a pickle can otherwise run code).
 """
-import importlib
 import os
 import pickle
 from types import MappingProxyType
@@ -15,6 +14,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 import numpy as np
 
 from ..utils.errors import UserInputError
+from ..utils.safe_pickle import ArrayUnpickler
 
 MANO_URL = 'https://mano.is.tue.mpg.de'
 DEFAULT_MANO_DIR = os.path.join('data', 'mano')
@@ -23,21 +23,8 @@ MANO_FILENAMES = {True: 'MANO_RIGHT.pkl', False: 'MANO_LEFT.pkl'}
 
 # (module, name) pairs a numpy array / scipy sparse pickle needs; numpy.core moved to numpy._core
 # in numpy 2, both spellings are accepted and resolved on the installed numpy.
-_NUMPY_NAMES = {
-    ('numpy', 'ndarray'), ('numpy', 'dtype'), ('numpy', 'matrix'),
-    ('numpy.core.multiarray', '_reconstruct'), ('numpy.core.multiarray', 'scalar'),
-    ('numpy.core.numeric', '_frombuffer'), ('numpy._core.multiarray', '_reconstruct'),
-    ('numpy._core.multiarray', 'scalar'), ('numpy._core.numeric', '_frombuffer'),
-    ('numpy.matrixlib.defmatrix', 'matrix'),
-}
 _SPARSE_NAMES = {'csc_matrix', 'csr_matrix', 'coo_matrix', 'lil_matrix', 'dok_matrix',
                  'bsr_matrix', 'dia_matrix', 'csc_array', 'csr_array', 'coo_array'}
-# Protocol-2 pickles name Python 2 modules (the base find_class maps them to Python 3): MANO's
-# use copy_reg._reconstructor for objects; Python 3 writes bytes as _codecs.encode(str, 'latin1').
-_BUILTIN_NAMES = {(mod, name) for mod in ('builtins', '__builtin__')
-                  for name in ('object', 'set', 'frozenset', 'slice', 'complex')}
-_BUILTIN_NAMES |= {('copyreg', '_reconstructor'), ('copy_reg', '_reconstructor'),
-                   ('_codecs', 'encode')}
 
 
 class ChumpyRecord:
@@ -76,37 +63,22 @@ class MANOPickleError(UserInputError, pickle.UnpicklingError):
     """A pickle ``MANOUnpickler`` refuses or cannot turn into arrays (its own message)."""
 
 
-class MANOUnpickler(pickle.Unpickler):
+class MANOUnpickler(ArrayUnpickler):
     """Unpickler that allows numpy, scipy.sparse and chumpy (as records) and nothing else."""
 
-    def __init__(self, file, **kwargs):
-        kwargs.setdefault('encoding', 'latin1')  # MANO was pickled by Python 2
-        super().__init__(file, **kwargs)
-
-    def find_class(self, module, name):
+    def allowed_class(self, module, name):
         if module == 'chumpy' or module.startswith('chumpy.'):
             return _record_class(module, name)
-        if (module, name) in _NUMPY_NAMES:
-            return _resolve_numpy(module, name)
         if module.startswith('scipy.sparse') and name in _SPARSE_NAMES:
             import scipy.sparse
             return getattr(scipy.sparse, name)
-        if (module, name) in _BUILTIN_NAMES:
-            return super().find_class(module, name)
-        raise MANOPickleError(
+        return None
+
+    def refusal(self, module, name):
+        return MANOPickleError(
             f'Refusing to load {module}.{name} from a MANO pickle: only numpy arrays, '
             'scipy.sparse matrices and chumpy arrays are allowed in a MANO model file. '
             'If this file is not a MANO model, do not load it as one.')
-
-
-def _resolve_numpy(module: str, name: str):
-    for candidate in (module, module.replace('numpy._core', 'numpy.core'),
-                      module.replace('numpy.core', 'numpy._core')):
-        try:
-            return getattr(importlib.import_module(candidate), name)
-        except (ImportError, AttributeError):
-            continue
-    raise MANOPickleError(f'numpy has no {module}.{name} to rebuild the array with.')
 
 
 # How chumpy's reordering classes compute their value from their operand 'a'.

@@ -14,6 +14,31 @@ from .errors import UserInputError
 DEBUG_ENV = 'MMHANDMIM_DEBUG'
 
 
+def cfg_options_action():
+    """mmengine's ``DictAction`` for ``--cfg-options``, with a clear error for values it cannot
+    parse: ``key=dict(...)`` sends it into a RecursionError deep in its parser."""
+    from mmengine.config import DictAction
+
+    class CfgOptionsAction(DictAction):
+
+        def __call__(self, parser, namespace, values, option_string=None):
+            # DictAction takes a short `k=dict(a=1)` as the string "dict(a=1)" and recurses
+            # without end on a longer one: neither is what was meant
+            bad = [v for v in values if v.partition('=')[2].lstrip().startswith(('dict(', '{'))]
+            if not bad:
+                try:
+                    return super().__call__(parser, namespace, values, option_string)
+                except (RecursionError, ValueError, SyntaxError):
+                    bad = values[:1]
+            parser.error(
+                f'{option_string}: cannot parse {bad[0]!r}: dict(...) values are not '
+                'supported on the command line; set the keys one by one, e.g. '
+                'model.backbone.init_cfg.type=Pretrained '
+                'model.backbone.init_cfg.checkpoint=PATH')
+
+    return CfgOptionsAction
+
+
 def load_config(path, cfg_options=None):
     from mmengine.config import Config, DictAction  # noqa: F401
     if not os.path.isfile(path):

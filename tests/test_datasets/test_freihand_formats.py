@@ -179,6 +179,12 @@ BROKEN = [
                  r'MANO parameters entry of sample 1 is of shape \(1, 60\)', id='mano-60'),
     pytest.param(_edit('training_xyz.json', lambda v: _set(v, 2, 'lost')),
                  r'3D joints entry of sample 2 is "lost"', id='string-entry'),
+    pytest.param(_edit('training_xyz.json', lambda v: [[[c * 1000 for c in p] for p in j]
+                                                       for j in v]),
+                 r'3D joints of sample 0 span .* millimetres', id='joints-in-mm'),
+    pytest.param(_edit('training_verts.json', lambda v: _set(v, 4, [[c * 100 for c in p]
+                                                                   for p in v[4]])),
+                 r'vertices of sample 4 span .* centimetres', id='one-sample-in-cm'),
 ]
 
 

@@ -243,6 +243,8 @@ BROKEN = [
                  id='zero-focal'),
     pytest.param(_behind, r"'handJoints3D' .* of sample 3 \({name}\) lie at or behind the "
                  'camera', id='joints-behind-camera'),
+    pytest.param(lambda m: dict(handJoints3D=m['handJoints3D'] * 1000),
+                 r"'handJoints3D' of sample 3 \({name}\) span .* millimetres", id='joints-mm'),
 ]
 
 
@@ -268,6 +270,18 @@ def test_damaged_pickle_is_an_annotation_error(root, tmp_path):
         f.write(b'\x80\x02}q\x00')  # truncated
     with pytest.raises(AnnotationError, match=re.escape(path) + r': cannot read HO3D meta'):
         load(root, tmp_path)
+
+
+def test_meta_pickle_that_runs_code_is_refused_before_it_runs(root, tmp_path):
+    from mmhandmim.utils.safe_pickle import UnsafePickleError
+    path = meta_path(root, lines(root)[2])
+    marker = tmp_path / 'ran'
+    with open(path, 'wb') as f:  # a pickle that calls os.system while it loads
+        f.write(b"cos\nsystem\n(S'touch " + str(marker).encode() + b"'\ntR.")
+    with pytest.raises(UnsafePickleError) as info:
+        load(root, tmp_path)
+    assert not marker.exists(), 'the pickle ran code'
+    assert path in str(info.value) and 'os.system' in str(info.value).replace('posix', 'os')
 
 
 def test_broken_evaluation_ground_truth_is_refused(root, tmp_path):

@@ -377,8 +377,11 @@ def main(argv=None):
     print(format_summary(records, len(written)))
     for line in drop_warnings(records):
         print(line, file=sys.stderr)
-    if not written:
-        print('warning: no crops written: check the sources and --min-box', file=sys.stderr)
+    if not written:  # an empty pre-training set is never what was asked for
+        raise UserInputError(
+            'no crops written: every hand was dropped (the reasons are counted in the table '
+            f'above and in {osp.join(args.out_dir, "sources.json")}); check the sources and '
+            '--min-box')
     print(f'wrote {len(written)} crops to {osp.join(args.out_dir, IMAGES_DIR)} and '
           f'{osp.join(args.out_dir, "list.txt")}; skipped hands are counted per reason '
           f'above and listed in {osp.join(args.out_dir, "sources.json")}')

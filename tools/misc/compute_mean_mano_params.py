@@ -35,7 +35,7 @@ import mmhandmim.compat  # noqa: E402,F401  (before anything imports mmengine/mm
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from mmhandmim.utils.cli import (check_data_roots, load_config,  # noqa: E402
+from mmhandmim.utils.cli import (cfg_options_action, check_data_roots, load_config,  # noqa: E402
                                  user_errors)
 from mmhandmim.utils.errors import UserInputError  # noqa: E402
 
@@ -47,7 +47,6 @@ _CHUNK = 16384  # rotations converted at a time (memory stays small for 130k sam
 
 
 def parse_args(argv=None):
-    from mmengine.config import DictAction
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('config', help='the mesh model config (its dataset and hand model are used)')
     p.add_argument('--out', required=True, help='the .npz to write')
@@ -56,7 +55,7 @@ def parse_args(argv=None):
     p.add_argument('--max-samples', type=int, default=None,
                    help='use at most N samples, evenly spaced over the dataset')
     p.add_argument('--overwrite', action='store_true', help='replace an existing --out')
-    p.add_argument('--cfg-options', nargs='+', action=DictAction,
+    p.add_argument('--cfg-options', nargs='+', action=cfg_options_action(),
                    help='override config keys, e.g. model.head.mano.model_path=standin')
     args = p.parse_args(argv)
     if args.max_samples is not None and args.max_samples < 1:
