@@ -53,8 +53,9 @@ FIELDS = {
               ('handBeta', (10, )), ('handTrans', (3, ))),
     'evaluation': (('camMat', (3, 3)), ('handBoundingBox', (4, )), ('handJoints3D', (3, ))),
 }
-#: bump when the cached arrays change meaning (2: one row per list line plus ``kept``)
-CACHE_REVISION = 2
+#: bump when the cached arrays change meaning or their checks (2: one row per list line plus
+#: ``kept``; 3: built with the units check, and keyed by the meta folders too)
+CACHE_REVISION = 3
 
 
 def load_meta_pickle(path: str) -> dict:
@@ -284,7 +285,12 @@ class HO3DMeshDataset(HandMeshBaseDataset):
                     gt_verts=verts @ GL_TO_CV)
 
     def _load_arrays(self, names=None):
-        sources = [self.list_file]
+        # keyed by the list and the sequences' meta folders (a re-extracted or replaced meta
+        # file changes its folder's mtime), not by 60k meta files: an in-place edit of one
+        # needs the cache entry deleted ($MMHANDMIM_CACHE/arrays/ho3d-*)
+        seqs = sorted({n.split('/')[0] for n in (names or self._names())})
+        sources = [self.list_file] + [d for d in (osp.join(self.data_root, self.split, s, 'meta')
+                                                  for s in seqs) if osp.isdir(d)]
         gt_files = [osp.join(self.data_root, f'evaluation_{k}.json') for k in ('xyz', 'verts')]
         if self.split == 'evaluation':
             sources += [f for f in gt_files if osp.isfile(f)]

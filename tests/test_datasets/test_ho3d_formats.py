@@ -295,3 +295,19 @@ def test_broken_evaluation_ground_truth_is_refused(root, tmp_path):
     with pytest.raises(AnnotationError, match=re.escape(path) + r': joints of sample 1 .*'
                        'not finite'):
         load(root, tmp_path, 'evaluation')
+
+
+def test_a_replaced_meta_file_is_parsed_again(root, tmp_path):
+    """The cache is keyed by the list and the meta folders: a meta file replaced as a download
+    or an extraction does (a new file in the folder) is read again, with its checks."""
+    assert len(load(root, tmp_path)) == len(lines(root))
+    path = meta_path(root, lines(root)[2])
+    with open(path, 'rb') as f:
+        meta = pickle.load(f, encoding='latin1')
+    meta['handJoints3D'] = meta['handJoints3D'] * 1000  # millimetres
+    tmp = path + '.new'
+    with open(tmp, 'wb') as f:
+        pickle.dump(meta, f, protocol=2)
+    os.replace(tmp, path)
+    with pytest.raises(AnnotationError, match='millimetres'):
+        load(root, tmp_path)
