@@ -3,6 +3,7 @@ pre-training checkpoint as a model's or backbone's weights (it would give the st
 checkpoint that leaves the head unloaded in tools/test.py, and --resume with a checkpoint of
 another config (which died inside the torch optimizer)."""
 import importlib.util
+import itertools
 import os.path as osp
 import sys
 
@@ -31,8 +32,18 @@ def _tool(name):
         sys.path.remove(osp.join(ROOT, 'tools'))
 
 
+_RUNS = itertools.count()
+
+
 def run_main(name, argv, capsys):
-    """(exit code, stderr) of tools/<name>.py's main(argv), run in this process."""
+    """(exit code, stderr) of tools/<name>.py's main(argv), run in this process.
+
+    Each run gets its own experiment name: mmengine names the run's logger by the config and
+    the second, and a second run in the same second would log through the earlier test's
+    logger, whose stream (that test's capture) is closed ("--- Logging error ---" and a
+    traceback in this test's stderr, seen in a full-suite run).
+    """
+    argv = [*argv, '--cfg-options', f'experiment_name=run_main-{next(_RUNS)}']
     with pytest.raises(SystemExit) as exit_info:
         _tool(name).main(argv)
     return exit_info.value.code, capsys.readouterr().err
