@@ -161,6 +161,16 @@ def train(args, argv=None):
     with hold_work_dir(cfg.work_dir, command_line(argv)), \
             work_dir_write_errors(cfg.work_dir):
         build_runner(cfg).train()
+    end_distributed()
+
+
+def end_distributed():
+    """All ranks leave together: rank 0 hosts the store, and a peer still tearing down when
+    it exits can abort (SIGABRT, 'terminate called without an active exception')."""
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def main(argv=None):
