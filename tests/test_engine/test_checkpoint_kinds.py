@@ -2,7 +2,6 @@
 pre-training checkpoint as a model's or backbone's weights (it would give the student), a
 checkpoint that leaves the head unloaded in tools/test.py, and --resume with a checkpoint of
 another config (which died inside the torch optimizer)."""
-import importlib.util
 import itertools
 import os.path as osp
 import sys
@@ -13,6 +12,7 @@ from mmengine.runner import load_checkpoint
 
 from mmhandmim.engine.checkpoint import (PretrainingCheckpointError, ResumeMismatchError,
                                         is_pretraining_state)
+from tests.helpers.tools import load_tool
 from tests.helpers.image_folders import make_shape_folder
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -20,16 +20,7 @@ CLS = 'tests/configs/tiny_cls.py'
 EXTRACT = 'tools/model_converters/extract_handmim_backbone.py'
 
 
-def _tool(name):
-    sys.path.insert(0, osp.join(ROOT, 'tools'))
-    try:
-        spec = importlib.util.spec_from_file_location(f'_tool_{name}',
-                                                      osp.join(ROOT, 'tools', f'{name}.py'))
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        return mod
-    finally:
-        sys.path.remove(osp.join(ROOT, 'tools'))
+_tool = load_tool
 
 
 _RUNS = itertools.count()

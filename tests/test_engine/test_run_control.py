@@ -3,7 +3,6 @@ training per work dir (a lock; a dead holder is no obstacle; all ranks agree), a
 during its final validation validates when resumed, and a read-only work dir or a full disk
 ends on one line naming the path (exit 2)."""
 import errno
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -21,6 +20,7 @@ import torch
 from mmhandmim.engine.hooks.resume_validation_hook import MARKER
 from mmhandmim.engine.work_dir_lock import (LOCK_NAME, WorkDirBusyError, WorkDirLock,
                                             hold_work_dir)
+from tests.helpers.tools import load_tool
 from tests.helpers.image_folders import make_shape_folder
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -48,16 +48,7 @@ def _run(cmd, env=None, timeout=300):
                           env=env or ENV)
 
 
-def _tool(name):
-    sys.path.insert(0, osp.join(ROOT, 'tools'))
-    try:
-        spec = importlib.util.spec_from_file_location(f'_tool_{name}',
-                                                      osp.join(ROOT, 'tools', f'{name}.py'))
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        return mod
-    finally:
-        sys.path.remove(osp.join(ROOT, 'tools'))
+_tool = load_tool
 
 
 def _error_line(err, prog='train.py'):
