@@ -23,6 +23,7 @@ from mmpose.datasets.datasets.utils import parse_pose_metainfo
 
 from ..hand_model.keypoints import convert_keypoints
 from ..structures import project
+from ..utils.worker_threads import limit_threads_in_worker
 from .unlabeled_hands import ImageLoadError
 
 NUM_KEYPOINTS = 21
@@ -64,6 +65,7 @@ class HandMeshBaseDataset(BaseDataset):
         """mmpose's ``LoadImage`` reports a corrupt file as an ``AssertionError`` asking
         whether the file exists; when the pipeline fails and the sample's image is missing or
         undecodable, raise :class:`ImageLoadError` saying which, with path, dataset and index."""
+        limit_threads_in_worker()
         try:
             return super().prepare_data(idx)
         except Exception as exc:

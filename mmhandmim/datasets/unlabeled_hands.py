@@ -31,6 +31,7 @@ from mmengine.logging import MMLogger, print_log
 from mmpretrain.registry import DATASETS, TRANSFORMS
 
 from ..utils.errors import UserInputError
+from ..utils.worker_threads import limit_threads_in_worker
 from .hand_boxes import DEFAULT_MIN_BOX, HandBoxes, outside_image, read_image_size
 from .hand_lists import bad_lines_error, read_hand_list
 from .pretrain_source_readers import read_coco_wholebody
@@ -199,6 +200,7 @@ class UnlabeledHandDataset(BaseDataset):
         return data_list
 
     def prepare_data(self, idx):
+        limit_threads_in_worker()
         if not self.skip_bad_images:
             return super().prepare_data(idx)
         n = len(self)
