@@ -117,14 +117,50 @@ def chordal_mean(rotmats: torch.Tensor) -> torch.Tensor:
 
 
 # --- float64 numpy front-ends (data pipeline, generator, tools) ----------------------------
+# The same formulas as the torch functions above, written again in numpy: the data pipeline
+# calls them for one hand per sample, where a dozen tiny torch ops cost ~0.35 ms per call
+# (0.7 ms of a 2.9 ms fine-tuning sample) and numpy takes ~25 us. The tests hold the two
+# versions equal to float64 rounding.
 def aa_to_mat(axis_angle) -> np.ndarray:
-    """(..., 3) axis-angle -> (..., 3, 3) float64 numpy rotation matrices."""
-    return axis_angle_to_matrix(torch.as_tensor(np.asarray(axis_angle, np.float64))).numpy()
+    """(..., 3) axis-angle -> (..., 3, 3) float64 numpy rotation matrices (Rodrigues)."""
+    v = np.asarray(axis_angle, np.float64)
+    theta2 = (v * v).sum(-1, keepdims=True)
+    small = theta2 < _SMALL ** 2
+    theta = np.sqrt(np.where(small, 1.0, theta2))
+    a = np.where(small, 1 - theta2 / 6, np.sin(theta) / theta)
+    b = np.where(small, 0.5 - theta2 / 24, (1 - np.cos(theta)) / (theta * theta))
+    x, y, z = v[..., 0], v[..., 1], v[..., 2]
+    zero = np.zeros_like(x)
+    k = np.stack([zero, -z, y, z, zero, -x, -y, x, zero], -1).reshape(v.shape[:-1] + (3, 3))
+    return np.eye(3) + a[..., None] * k + b[..., None] * (k @ k)
 
 
 def mat_to_aa(matrix) -> np.ndarray:
-    """(..., 3, 3) rotation matrices -> (..., 3) float64 numpy axis-angle (angle in [0, pi])."""
-    return matrix_to_axis_angle(torch.as_tensor(np.asarray(matrix, np.float64))).numpy()
+    """(..., 3, 3) rotation matrices -> (..., 3) float64 numpy axis-angle (angle in [0, pi]),
+    through the best-conditioned quaternion (as ``matrix_to_quaternion``)."""
+    m = np.asarray(matrix, np.float64)
+    m00, m11, m22 = m[..., 0, 0], m[..., 1, 1], m[..., 2, 2]
+    q_abs = np.sqrt(np.maximum(np.stack([
+        1 + m00 + m11 + m22, 1 + m00 - m11 - m22,
+        1 - m00 + m11 - m22, 1 - m00 - m11 + m22], -1), 0))
+    r21, r12, r02, r20 = m[..., 2, 1], m[..., 1, 2], m[..., 0, 2], m[..., 2, 0]
+    r10, r01 = m[..., 1, 0], m[..., 0, 1]
+    candidates = np.stack([
+        np.stack([q_abs[..., 0] ** 2, r21 - r12, r02 - r20, r10 - r01], -1),
+        np.stack([r21 - r12, q_abs[..., 1] ** 2, r10 + r01, r02 + r20], -1),
+        np.stack([r02 - r20, r10 + r01, q_abs[..., 2] ** 2, r12 + r21], -1),
+        np.stack([r10 - r01, r20 + r02, r21 + r12, q_abs[..., 3] ** 2], -1),
+    ], -2) / (2 * np.maximum(q_abs[..., None], 0.1))
+    q = np.take_along_axis(candidates, q_abs.argmax(-1)[..., None, None], -2)[..., 0, :]
+    q = q / np.maximum(np.linalg.norm(q, axis=-1, keepdims=True), 1e-12)  # F.normalize
+    q = np.where(q[..., :1] < 0, -q, q)
+    w, v = q[..., :1], q[..., 1:]
+    sin_half = np.sqrt(np.maximum((v * v).sum(-1, keepdims=True), 1e-30))
+    angle = 2 * np.arctan2(sin_half, w)
+    small = sin_half < _SMALL
+    scale = np.where(small, 2 / np.maximum(w, _SMALL),
+                     angle / np.where(small, 1.0, sin_half))
+    return v * scale
 
 
 def rotation_about(axis, angle: float) -> np.ndarray:

@@ -102,3 +102,24 @@ def test_numpy_front_ends_invert_each_other_in_float64():
     mats = aa_to_mat(aa)
     assert mats.dtype == np.float64
     np.testing.assert_allclose(aa_to_mat(mat_to_aa(mats)), mats, atol=1e-12)
+
+
+def test_numpy_front_ends_equal_the_torch_functions():
+    """aa_to_mat / mat_to_aa are numpy rewrites (speed): the same maths as the torch ones,
+    at every angle including 0, tiny and 180 degrees, and for any leading shape."""
+    aa = _axis_angles()
+    half_turns = torch.tensor([[math.pi, 0, 0], [0, math.pi, 0], [0, 0, math.pi],
+                               [math.pi / math.sqrt(2), -math.pi / math.sqrt(2), 0]],
+                              dtype=torch.float64)
+    aa = torch.cat([aa, half_turns])
+    rot = axis_angle_to_matrix(aa)
+    np.testing.assert_allclose(aa_to_mat(aa.numpy()), rot.numpy(), rtol=0, atol=1e-15)
+    np.testing.assert_allclose(mat_to_aa(rot.numpy()), matrix_to_axis_angle(rot).numpy(),
+                               rtol=0, atol=1e-13)
+    # shapes: a single vector / matrix and (2, 3, ...) batches; lists and float32 accepted
+    assert aa_to_mat([0.1, 0.2, 0.3]).shape == (3, 3)
+    assert mat_to_aa(np.eye(3)).shape == (3, )
+    np.testing.assert_allclose(mat_to_aa(np.eye(3)), 0, atol=0)
+    batch = aa[:6].numpy().reshape(2, 3, 3)
+    np.testing.assert_allclose(mat_to_aa(aa_to_mat(batch.astype(np.float32))).reshape(6, 3),
+                               aa[:6].numpy(), atol=1e-6)
