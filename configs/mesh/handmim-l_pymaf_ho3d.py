@@ -8,6 +8,10 @@
 # Status: not yet trained on real data.
 # Batch: 16 per GPU x 8 GPUs = 128 in total (the paper's fine-tuning batch); on other
 # GPU counts keep the total (train_dataloader.batch_size) or pass --auto-scale-lr.
+# Activation checkpointing (off; see _base_/models/mesh_vit-l_pymaf.py): each block is
+# recomputed in the backward pass, ~300 -> ~20 MiB of kept activations per 224 px image for
+# about a third more compute. Switch it on when a batch does not fit:
+#   --cfg-options model.backbone.with_cp=True
 _base_ = [
     '../_base_/default_runtime_mesh.py', '../_base_/models/mesh_vit-l_pymaf.py',
     '../_base_/datasets/ho3d_mesh.py', '../_base_/schedules/mesh_adam_100e.py'

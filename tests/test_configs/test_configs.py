@@ -136,7 +136,10 @@ def test_mesh_config_architecture_values(rel):
     bb = cfg.model.backbone
     dims = arch_settings(bb.arch)
     assert cfg.model.head.in_channels == dims[0]
-    assert bb.type == 'mmpretrain.VisionTransformer' and bb.out_type == 'featmap'
+    # ViT-L: CheckpointedViT, mmpretrain's ViT with an activation-checkpointing switch (off)
+    assert bb.type == ('mmpretrain.CheckpointedViT' if dims[0] == 1024 else
+                       'mmpretrain.VisionTransformer') and bb.out_type == 'featmap'
+    assert bb.get('with_cp', False) is False
     # the demo's 64 px ViT uses patch 8 (an 8x8 token grid; see configs/demo/), the rest 16
     assert bb.patch_size == (8 if rel.startswith('demo' + os.sep) else 16)
     if rel.startswith('mesh' + os.sep):
