@@ -7,16 +7,27 @@ data_root = 'data/handmim_crops/'
 train_pipeline = [
     dict(type='LoadHandCrop', padding=1.25, out_size=256),
     # two global views (crop scale 0.08-1, rotation 0-150 deg, iBOT colour/blur/solarize),
-    # each with its geometry (for pose-aware alignment) and its mask
+    # each with its geometry (for pose-aware alignment) and its mask.
+    # device_augment=True: the workers only draw each view's parameters and mask (~1.5 ms per
+    # image per core instead of ~7); the warps and colour/blur/solarize run batched on the GPU
+    # in HandViewDataPreprocessor (same parameters, the same views up to the warp's rounding:
+    # tests/test_selfsup/test_device_augment.py). A ViT-S GPU needs ~28 cores per GPU with
+    # the views made on the CPU. On CPU-only runs set device_augment=False (and the
+    # algorithm_keys below to ['view_geometry']): the CPU path is faster there.
     dict(type='HandMultiView', num_views=2, view_size=224, patch_size=16,
          crop_scale=(0.08, 1.0), rotation=(0., 150.), random_rotation_sign=True,
-         num_local_views=0, mask_ratio=(0.1, 0.5), mask_prob=0.5, mask_shape='block'),
-    dict(type='PackInputs', algorithm_keys=['view_geometry'], meta_keys=['img_path']),
+         num_local_views=0, mask_ratio=(0.1, 0.5), mask_prob=0.5, mask_shape='block',
+         device_augment=True),
+    dict(type='PackInputs', algorithm_keys=['view_geometry', 'view_photometric', 'view_sizes'],
+         meta_keys=['img_path']),
 ]
 
 train_dataloader = dict(
     batch_size=128,  # per GPU: 8 GPUs x 128 = the paper's 1024
-    num_workers=8,
+    # with the views made on the GPU a worker prepares ~550 images/s (1.8 ms per image per
+    # core): ViT-S at 40 % MFU of an H100 (~4,800 images/s) needs ~9 workers, ViT-B ~3, ViT-L
+    # 1 (benchmarks/bench_data_pipeline.py); 10 leaves the main process a core of 12
+    num_workers=10,
     persistent_workers=True,
     pin_memory=True,
     drop_last=True,

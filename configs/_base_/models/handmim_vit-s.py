@@ -5,7 +5,9 @@
 embed_dims = 384
 model = dict(
     type='HandMIM',
-    data_preprocessor=dict(type='SelfSupDataPreprocessor', mean=[123.675, 116.28, 103.53],
+    # SelfSupDataPreprocessor that also makes the views of device-augmented batches (see
+    # _base_/datasets/handmim_pretrain.py); CPU-made views pass through unchanged
+    data_preprocessor=dict(type='HandViewDataPreprocessor', mean=[123.675, 116.28, 103.53],
                            std=[58.395, 57.12, 57.375], to_rgb=True),
     backbone=dict(type='HandMIMViT', arch='deit-small', img_size=224, patch_size=16,
                   drop_path_rate=0.1),

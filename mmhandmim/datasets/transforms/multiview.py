@@ -4,7 +4,9 @@ mmpretrain's ``MultiView`` keeps only the image of each view; HandMIM needs each
 geometric transform (pose alignment, eq. 4) and its mask (eq. 7, 9), so this transform
 produces all three. Crop and rotation are one affine warp from the source (see
 ``view_geometry`` for the convention), so the stored geometry is exactly the applied one.
-Photometric augmentation follows iBOT/DINO (torchvision semantics) on uint8 BGR with numpy/cv2.
+Photometric augmentation follows iBOT/DINO (``view_photometric_params``). With
+``device_augment=True`` the transform only draws the random parameters (the same draws in the
+same order) and the data preprocessor warps and colours the views on the model's device.
 """
 import cv2
 import numpy as np
@@ -13,44 +15,15 @@ from mmcv.transforms import BaseTransform
 from mmpretrain.registry import TRANSFORMS
 
 from ...structures import make_view_affine, view_cv2_matrix
+from ...utils.errors import ConfigError
 from .view_masks import PatchMaskGenerator
+from .view_photometric_params import (BORDER_MODE_CODES, JITTER_OPS, apply_photometric,
+                                      encode_photometric, sample_photometric)
 
 _INTERP = dict(bilinear=cv2.INTER_LINEAR, bicubic=cv2.INTER_CUBIC, nearest=cv2.INTER_NEAREST)
 # what fills the parts of a rotated view that lie outside the source crop
 _BORDERS = dict(constant=cv2.BORDER_CONSTANT, reflect=cv2.BORDER_REFLECT_101,
                 replicate=cv2.BORDER_REPLICATE)
-
-
-# --- photometric operations on uint8 BGR images (torchvision semantics) ---------------------
-def _gray(img):
-    return cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
-
-
-def _blend(img, other, factor):
-    return np.clip(img.astype(np.float32) * factor + np.float32(other) * (1 - factor), 0,
-                   255).astype(np.uint8)
-
-
-def color_jitter(img, rng, brightness, contrast, saturation, hue):
-    """torchvision ``ColorJitter``: the four changes in random order, factors drawn per call."""
-    for op in rng.permutation(4):
-        if op == 0 and brightness > 0:
-            img = _blend(img, 0, rng.uniform(max(0, 1 - brightness), 1 + brightness))
-        elif op == 1 and contrast > 0:
-            img = _blend(img, _gray(img).mean(), rng.uniform(max(0, 1 - contrast), 1 + contrast))
-        elif op == 2 and saturation > 0:
-            img = _blend(img, _gray(img)[..., None],
-                         rng.uniform(max(0, 1 - saturation), 1 + saturation))
-        elif op == 3 and hue > 0:
-            hsv = cv2.cvtColor(img, cv2.COLOR_BGR2HSV_FULL)  # hue spans 0..255
-            shift = int(round(rng.uniform(-hue, hue) * 255))
-            hsv[..., 0] = (hsv[..., 0].astype(np.int16) + shift).astype(np.uint8)  # wraps
-            img = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR_FULL)
-    return img
-
-
-def solarize(img, threshold=128):
-    return np.where(img >= threshold, 255 - img, img).astype(np.uint8)
 
 
 @TRANSFORMS.register_module()
@@ -68,6 +41,15 @@ class HandMultiView(BaseTransform):
 
     ``border_mode``: what fills view pixels outside the source, ``'constant'``
     (``border_value``), ``'reflect'`` or ``'replicate'`` (see the method docs for the choice).
+
+    ``device_augment=True``: draw everything exactly as above (same generator, same order)
+    but change no pixel; the views are cut and coloured after collation on the model's device
+    by ``HandViewDataPreprocessor``. Then ``img`` is ``[source]`` (the HxWx3 uint8 input; the
+    sources of a batch must share their size, as ``LoadHandCrop(out_size=...)`` makes them)
+    and two keys are added: ``view_photometric`` (float64 ``(V, P)``, one row of drawn
+    parameters and warp settings per view, columns ``PHOTOMETRIC_FIELDS``) and ``view_sizes``
+    (int64 ``(V,)``). Pack with ``PackInputs(algorithm_keys=['view_geometry',
+    'view_photometric', 'view_sizes'])``. ``border_mode='reflect'`` has no device version.
 
     Random parameters come from a generator made per call from numpy's global state, which
     mmengine seeds per dataloader worker and rank; ``seed`` fixes one generator for tests.
@@ -100,6 +82,7 @@ class HandMultiView(BaseTransform):
                  interpolation='bicubic',
                  border_value=0,
                  border_mode='constant',
+                 device_augment=False,
                  seed=None):
         if view_size % patch_size:
             raise ValueError(f'view_size {view_size} is not a multiple of patch {patch_size}')
@@ -108,6 +91,13 @@ class HandMultiView(BaseTransform):
         self.rotation, self.random_rotation_sign = tuple(rotation), random_rotation_sign
         self.num_local_views, self.local_view_size = num_local_views, local_view_size
         self.local_crop_scale = tuple(local_crop_scale)
+        unknown = sorted(set(color_jitter) - set(JITTER_OPS))
+        if unknown:
+            raise ConfigError(f'HandMultiView color_jitter: unknown keys {unknown}; use '
+                              f'some of {list(JITTER_OPS)} (0 or absent turns an op off)')
+        if blur_sigma[0] <= 0:
+            raise ConfigError(f'HandMultiView blur_sigma: the range must start above 0, got '
+                              f'{tuple(blur_sigma)}; set blur_prob to 0 to turn blur off')
         self.color_jitter, self.color_jitter_prob = dict(color_jitter), color_jitter_prob
         self.grayscale_prob, self.blur_sigma = grayscale_prob, tuple(blur_sigma)
         # per global view probabilities; views beyond the list reuse its last entry
@@ -116,11 +106,16 @@ class HandMultiView(BaseTransform):
         grid = view_size // patch_size
         self.mask_generator = PatchMaskGenerator((grid, grid), mask_ratio, mask_prob,
                                                  mask_shape, mask_min_block, mask_aspect)
-        self.interpolation = _INTERP[interpolation]
+        self.interpolation, self.interpolation_name = _INTERP[interpolation], interpolation
         if border_mode not in _BORDERS:
             raise ValueError(f'border_mode must be one of {sorted(_BORDERS)}, got '
                              f'{border_mode!r}')
+        if device_augment and border_mode not in BORDER_MODE_CODES:
+            raise ConfigError(f'HandMultiView border_mode={border_mode!r} has no device '
+                              f'version: with device_augment=True use one of '
+                              f'{sorted(BORDER_MODE_CODES)}, or set device_augment=False')
         self.border_value, self.border_mode = border_value, border_mode
+        self.device_augment = device_augment
         self._fixed_rng = None if seed is None else np.random.default_rng(seed)
 
     def _rng(self):
@@ -154,19 +149,28 @@ class HandMultiView(BaseTransform):
         matrix = view_cv2_matrix(affine, (img.shape[1], img.shape[0]), (size, size))
         return cv2.warpAffine(img, matrix, (size, size), flags=self.interpolation,
                               borderMode=_BORDERS[self.border_mode],
-                              borderValue=self.border_value)
+                              # a scalar would fill only the first channel (OpenCV reads
+                              # v as (v, 0, 0)): grey in every channel, as the device path
+                              borderValue=(self.border_value, ) * 3)
 
     # --- photometry -------------------------------------------------------------------------
+    def sample_photometric(self, rng, blur_prob, solarize_prob):
+        return sample_photometric(rng, self.color_jitter, self.color_jitter_prob,
+                                  self.grayscale_prob, blur_prob, self.blur_sigma,
+                                  solarize_prob)
+
     def photometric(self, img, rng, blur_prob, solarize_prob):
-        if rng.random() < self.color_jitter_prob:
-            img = color_jitter(img, rng, **self.color_jitter)
-        if rng.random() < self.grayscale_prob:
-            img = cv2.cvtColor(_gray(img), cv2.COLOR_GRAY2BGR)
-        if rng.random() < blur_prob:
-            img = cv2.GaussianBlur(img, (0, 0), rng.uniform(*self.blur_sigma))
-        if rng.random() < solarize_prob:
-            img = solarize(img)
-        return img
+        return apply_photometric(img, self.sample_photometric(rng, blur_prob, solarize_prob))
+
+    def _view_specs(self):
+        """(size, crop scale, blur prob, solarize prob, masked) of each view, in order."""
+        for i in range(self.num_views):
+            yield (self.view_size, self.crop_scale,
+                   self.blur_prob[min(i, len(self.blur_prob) - 1)],
+                   self.solarize_prob[min(i, len(self.solarize_prob) - 1)], True)
+        for _ in range(self.num_local_views):
+            yield (self.local_view_size, self.local_crop_scale, self.local_blur_prob,
+                   self.local_solarize_prob, False)
 
     def transform(self, results):
         img = results['img']
@@ -174,21 +178,25 @@ class HandMultiView(BaseTransform):
             img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
         rng = self._rng()
         height, width = img.shape[:2]
-        views, geometry, masks = [], [], []
-        for i in range(self.num_views):
-            affine = self.sample_geometry(rng, width, height, self.crop_scale)
-            view = self.warp(img, affine, self.view_size)
-            blur = self.blur_prob[min(i, len(self.blur_prob) - 1)]
-            solarize = self.solarize_prob[min(i, len(self.solarize_prob) - 1)]
-            views.append(self.photometric(view, rng, blur, solarize))
+        views, geometry, masks, photometric = [], [], [], []
+        # per view: geometry, then the photometric draws, then the mask (one fixed order, so a
+        # seed gives the same parameters with and without device_augment)
+        for size, scale, blur, solarize, masked in self._view_specs():
+            affine = self.sample_geometry(rng, width, height, scale)
+            params = self.sample_photometric(rng, blur, solarize)
+            if self.device_augment:
+                photometric.append(encode_photometric(params, self.border_value,
+                                                      self.interpolation_name,
+                                                      self.border_mode))
+            else:
+                views.append(apply_photometric(self.warp(img, affine, size), params))
             geometry.append(affine)
-            masks.append(self.mask_generator(rng))
-        for _ in range(self.num_local_views):
-            affine = self.sample_geometry(rng, width, height, self.local_crop_scale)
-            view = self.warp(img, affine, self.local_view_size)
-            views.append(self.photometric(view, rng, self.local_blur_prob,
-                                          self.local_solarize_prob))
-            geometry.append(affine)
+            if masked:
+                masks.append(self.mask_generator(rng))
+        if self.device_augment:
+            views = [img]
+            results['view_photometric'] = torch.from_numpy(np.stack(photometric))
+            results['view_sizes'] = torch.tensor([spec[0] for spec in self._view_specs()])
         results['img'] = views
         results['img_shape'] = (self.view_size, self.view_size)
         results['mask'] = torch.from_numpy(np.stack(masks))
@@ -199,4 +207,5 @@ class HandMultiView(BaseTransform):
         return (f'{self.__class__.__name__}(num_views={self.num_views}, '
                 f'view_size={self.view_size}, crop_scale={self.crop_scale}, '
                 f'rotation={self.rotation}, num_local_views={self.num_local_views}, '
+                f'device_augment={self.device_augment}, '
                 f'mask_generator={vars(self.mask_generator)})')

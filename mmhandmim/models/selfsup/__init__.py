@@ -1,5 +1,6 @@
 """HandMIM self-supervised pre-training, registered in mmpretrain's MODELS registry."""
 from .checkpoint import handmim_to_backbone_state_dict  # noqa: F401
+from .data_preprocessor import HandViewDataPreprocessor  # noqa: F401
 from .handmim import HandMIM  # noqa: F401
 from .heads import HandMIMProjectionHead  # noqa: F401
 from .losses import HandMIMDistillLoss  # noqa: F401
