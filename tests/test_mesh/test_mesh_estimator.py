@@ -90,3 +90,32 @@ def test_weak_camera_loss_is_the_depth_ratio_and_offset():
     assert loss(pred, gt, w).item() == pytest.approx(np.log(2.0) + offset, rel=1e-5)
     # masked samples do not count
     assert loss(pred, gt, torch.tensor([0., 0., 0.])).item() == 0.0
+
+
+def test_mixed_precision_keeps_the_hand_model_in_float32(freihand_small):
+    """Under bf16 autocast (``--amp``, fp16 validation) the regressors run in bf16 but MANO,
+    the camera and the projection stay float32: decoding the same parameters gives exactly
+    the float32 result, and predict returns float32 arrays (it raised on bf16 before)."""
+    torch.manual_seed(0)
+    model = MODELS.build(tiny_model()).eval()
+    head = model.head
+    g = torch.Generator().manual_seed(0)
+    pose6d = head.init_pose6d.expand(2, -1, -1) + 0.1 * torch.randn(2, 16, 6, generator=g)
+    betas, cam = torch.randn(2, 10, generator=g), head.init_cam.expand(2, -1)
+    K = torch.tensor([[100., 0, 32], [0, 100., 32], [0, 0, 1]]).expand(2, 3, 3)
+    with torch.no_grad():
+        ref = head.decode(pose6d, betas, cam, K)
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            half = head.decode(pose6d.bfloat16(), betas.bfloat16(), cam.bfloat16(), K)
+            direct = head.decode(pose6d, betas, cam, K)
+    for key in ('vertices', 'keypoints_3d', 'keypoints_2d'):
+        assert direct[key].dtype == torch.float32 and half[key].dtype == torch.float32
+        assert torch.equal(direct[key], ref[key]), key  # no bf16 inside
+    # bf16 inputs are rounded parameters, nothing more: mm-level, not a broken hand
+    assert (half['vertices'] - ref['vertices']).abs().max() < 0.01
+    data = batch(freihand_small, 2, train=False, split='evaluation')
+    with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
+        out = run(model, data, 'predict')
+    pred = out[0].pred_instances
+    assert pred.vertices.dtype == np.float32 and pred.keypoints.dtype == np.float32
+    assert np.isfinite(pred.vertices).all() and pred.mano_pose.shape == (1, 48)
