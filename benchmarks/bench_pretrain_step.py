@@ -166,10 +166,18 @@ def hand_crop(rng, size=256):
     return img
 
 
-def make_batches(cfg, batch, num, seed=0):
-    """``num`` collated batches from the config's HandMultiView + PackInputs."""
+def make_batches(cfg, batch, num, seed=0, device_augment=None):
+    """``num`` collated batches from the config's HandMultiView + PackInputs.
+
+    ``device_augment``: None keeps the config's choice; False makes the views on the CPU
+    (the step then excludes augmentation, like a data loader's work); True leaves warps and
+    photometric changes to the model's data preprocessor, inside the step (on a GPU).
+    """
     pipeline = {t['type']: t for t in cfg.train_dataloader.dataset.pipeline}
-    view = TRANSFORMS.build(pipeline['HandMultiView'])
+    view_cfg = dict(pipeline['HandMultiView'])
+    if device_augment is not None:
+        view_cfg['device_augment'] = device_augment
+    view = TRANSFORMS.build(view_cfg)
     pack = TRANSFORMS.build(pipeline['PackInputs'])
     rng = np.random.default_rng(seed)
     np.random.seed(seed)  # HandMultiView draws from numpy's global state
@@ -337,7 +345,10 @@ def run_arch(arch, device, batch, steps, warmup, amp=None, profile=True):
     cfg, model, optim_wrapper = build(arch, device, amp_dtype)
     n_params = sum(p.numel() for n, p in model.named_parameters() if not n.startswith('teacher'))
     t0 = time.perf_counter()
-    batches = make_batches(cfg, batch, min(steps + warmup, 3))
+    # CPU: views made outside the step, as a data loader makes them (the paper configs leave
+    # them to the GPU, where the preprocessor makes them inside the step)
+    batches = make_batches(cfg, batch, min(steps + warmup, 3),
+                           device_augment=None if device == 'cuda' else False)
     data_s = (time.perf_counter() - t0) / min(steps + warmup, 3)
     parts = Parts()
     parts.install(model)
