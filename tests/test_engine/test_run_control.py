@@ -65,8 +65,11 @@ def _temps(folder):
 def test_ctrl_c_prints_resume_command_and_the_command_resumes(shapes, tmp_path):
     work = tmp_path / 'work'
     cmd = _train_cmd(CLS, work, shapes, 'train_cfg.max_epochs=6', 'train_cfg.val_interval=100')
+    # the child must not inherit an ignored SIGINT: a shell's background job (`make test &`)
+    # starts with SIGINT ignored, and Python then installs no KeyboardInterrupt handler
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=ENV)
+                            text=True, env=ENV,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while not osp.exists(work / 'epoch_1.pth') and proc.poll() is None:
         assert time.time() < deadline
