@@ -3,11 +3,16 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.mmhandmim-env
-REQS := requirements/torch.txt requirements/lock.txt requirements/nodeps.txt setup.py
+REQS := requirements/torch.txt requirements/lock.txt requirements/nodeps.txt \
+	requirements/detect.txt setup.py
 
-.PHONY: install test demo clean-demo
+.PHONY: install install-detect test demo clean-demo
 
 install: $(STAMP)
+
+# the optional MediaPipe hand detector into an existing environment (no-deps: see the file)
+install-detect:
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps -r requirements/detect.txt
 
 # Re-runs only when a requirements file or setup.py changes.
 $(STAMP): $(REQS)

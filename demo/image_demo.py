@@ -1,9 +1,12 @@
 """Estimate hand meshes in images: mesh overlay, side view and one .obj per hand.
 
     python demo/image_demo.py CONFIG CHECKPOINT INPUT [--bbox X1 Y1 X2 Y2 [X1 ...]]
-        [--bboxes JSON] [--left] [--focal F] [--out-dir DIR] [--device cpu] [--overwrite]
+        [--bboxes JSON | --whole-image] [--left] [--min-score S] [--focal F]
+        [--out-dir DIR] [--device cpu] [--overwrite]
 
-INPUT is an image or a folder of images. Without boxes the whole image is one hand. For each
+INPUT is an image or a folder of images. Without boxes every hand MediaPipe finds is
+estimated, with its side (``make install-detect``; ``--min-score``); ``--whole-image`` takes
+the whole image as one hand instead. Each hand in the overlay is labelled with its side. For each
 image writes ``<stem>_overlay.png`` (meshes over the image, 2D keypoints drawn),
 ``<stem>_side.png`` (the meshes turned 90 degrees) and ``<stem>_hand<i>.obj`` (camera frame,
 metres). ``--bboxes`` is a JSON file or JSON text: a list of boxes for every image, or
@@ -43,8 +46,13 @@ def parse_args(argv=None):
                        help='hand boxes x1 y1 x2 y2 [x1 y1 x2 y2 ...] for every image')
     boxes.add_argument('--bboxes', metavar='JSON',
                        help='JSON file or text: boxes (and sides) per image, see above')
+    boxes.add_argument('--whole-image', action='store_true',
+                       help='the whole image is one hand (no detection)')
     p.add_argument('--left', action='store_true',
-                   help='hands are left hands (unless --bboxes gives a side)')
+                   help='hands are left hands (unless --bboxes gives a side; with '
+                   'detection: all detected hands)')
+    p.add_argument('--min-score', type=float, default=0.5,
+                   help='without boxes: lowest handedness score of a detected hand')
     p.add_argument('--focal', type=float,
                    help='focal length in pixels (principal point at the image centre)')
     p.add_argument('--out-dir', default='work_dirs/image_demo')
@@ -109,12 +117,27 @@ def _read_box_spec(args):
 
 def output_paths(out_dir, image, num_hands):
     stem = osp.join(out_dir, osp.splitext(osp.basename(image))[0])
-    return dict(overlay=f'{stem}_overlay.png', side=f'{stem}_side.png',
-                objs=[f'{stem}_hand{i}.obj' for i in range(num_hands)])
+    return dict(stem=stem, overlay=f'{stem}_overlay.png', side=f'{stem}_side.png',
+                objs=hand_objs(stem, num_hands))
 
 
-def plan(images, box_spec, default_side, out_dir, overwrite):
-    """Boxes, sides and outputs of every image, checked before any work is done."""
+def hand_objs(stem, num_hands):
+    return [f'{stem}_hand{i}.obj' for i in range(num_hands)]
+
+
+def existing_outputs(outputs):
+    """Outputs of one image that exist; with detection (count unknown) any hand .obj."""
+    import glob
+    paths = [outputs['overlay'], outputs['side']] + outputs['objs']
+    if outputs.get('detect'):
+        paths += glob.glob(glob.escape(outputs['stem']) + '_hand*.obj')
+    return [p for p in paths if osp.exists(p)]
+
+
+def plan(images, box_spec, default_side, out_dir, overwrite, detect=False):
+    """Boxes, sides and outputs of every image, checked before any work is done; with
+    ``detect`` (no boxes given) the boxes are ``'detect'`` and the sides come from the
+    detector unless ``default_side`` forces one."""
     jobs, stems = [], {}
     for img in images:
         stem = osp.splitext(osp.basename(img))[0]
@@ -123,15 +146,18 @@ def plan(images, box_spec, default_side, out_dir, overwrite):
                                  f'({stem}_*); rename one')
         stems[stem] = img
         entries = box_spec(img) if box_spec is not None else None
-        bboxes = [b for b, _ in entries] if entries is not None else None
-        sides = [s or default_side for _, s in entries] if entries is not None else \
-            default_side
-        outputs = output_paths(out_dir, img, len(entries) if entries is not None else 1)
+        if entries is not None:
+            bboxes, sides = [b for b, _ in entries], [s or default_side for _, s in entries]
+            outputs = output_paths(out_dir, img, len(entries))
+        elif detect:
+            bboxes, sides = 'detect', default_side
+            outputs = dict(output_paths(out_dir, img, 0), detect=True)
+        else:
+            bboxes, sides, outputs = None, default_side, output_paths(out_dir, img, 1)
         if not overwrite:
-            for path in [outputs['overlay'], outputs['side']] + outputs['objs']:
-                if osp.exists(path):
-                    raise UserInputError(f'output exists and would be overwritten: {path!r} '
-                                         '(pass --overwrite or choose another --out-dir)')
+            for path in existing_outputs(outputs):
+                raise UserInputError(f'output exists and would be overwritten: {path!r} '
+                                     '(pass --overwrite or choose another --out-dir)')
         jobs.append((img, bboxes, sides, outputs))
     return jobs
 
@@ -157,9 +183,18 @@ def render(image, hands):
     verts, faces, colors = merged_mesh(hands)
     overlay = render_mesh(verts, faces, hands[0]['cam_K'], (H, W), color=colors, image=image)
     size = max(1, round(max(H, W) / 256))  # marks that stay visible on large images
+    import cv2
     for hand in hands:
         overlay = draw_keypoints(overlay, hand['keypoints'], links=skeleton_links('freihand'),
                                  radius=size, thickness=size, copy=False)
+        # each hand labelled with its side (and detection score) at its box's corner
+        x1, y1 = (int(round(v)) for v in hand['bbox'][:2])
+        label = hand['hand_side'] + (f' {hand["detection_score"]:.2f}'
+                                     if 'detection_score' in hand else '')
+        org = (min(max(x1, 0), W - 1), min(max(y1 - 3 * size, 10 * size), H - 1))
+        cv2.putText(overlay, label, org, cv2.FONT_HERSHEY_SIMPLEX, 0.4 * size,
+                    tuple(int(255 * c) for c in COLORS[hand['hand_side']][::-1]), size,
+                    cv2.LINE_AA)
     side = render_side_view(verts, faces, (H, W), color=colors,
                             image=np.full_like(image, 255))
     return overlay, side
@@ -173,6 +208,8 @@ def write_outputs(image, hands, outputs):
     for path, img in ((outputs['overlay'], overlay), (outputs['side'], side)):
         if not cv2.imwrite(path, img):
             raise UserInputError(f'could not write {path!r}')
+    if outputs.get('detect'):  # as many .obj files as hands were found
+        outputs = dict(outputs, objs=hand_objs(outputs['stem'], len(hands)))
     for path, hand in zip(outputs['objs'], hands):
         write_obj(path, hand['vertices'], hand['faces'],
                   comment=f'{hand["hand_side"]} hand, camera frame (x right, y down, '
@@ -185,8 +222,14 @@ def main(argv=None):
         if args.focal is not None and args.focal <= 0:
             raise UserInputError(f'--focal must be positive, got {args.focal}')
         images = list_images(args.input)
-        jobs = plan(images, _read_box_spec(args), 'left' if args.left else 'right',
-                    args.out_dir, args.overwrite)
+        box_spec = _read_box_spec(args)
+        detect = box_spec is None and not args.whole_image
+        default_side = 'left' if args.left else (None if detect else 'right')
+        jobs = plan(images, box_spec, default_side, args.out_dir, args.overwrite, detect)
+        detector = None
+        if detect:  # one detector for every image; a missing mediapipe fails here, 1 line
+            from mmhandmim.apis.hand_detection import HandDetector
+            detector = HandDetector(min_score=args.min_score)
         import mmcv
         import torch
         from mmengine.utils import ProgressBar
@@ -209,13 +252,17 @@ def main(argv=None):
                 H, W = image.shape[:2]
                 K = np.array([[args.focal, 0, W / 2], [0, args.focal, H / 2], [0, 0, 1]])
             try:
-                hands = inference_mesh_model(model, image, bboxes, sides, K,
-                                             batch_size=args.batch_size)
+                hands = inference_mesh_model(
+                    model, image, None if bboxes == 'detect' else bboxes, sides, K,
+                    batch_size=args.batch_size,
+                    detector=detector if bboxes == 'detect' else None)
             except InferenceInputError as exc:
                 raise UserInputError(f'{img_path}: {exc}') from None
             write_outputs(image, hands, outputs)
             num_hands += len(hands)
             bar.update()
+        if detector is not None:
+            detector.close()
     print(f'\nwrote {num_hands} hand(s) from {len(jobs)} image(s) to {args.out_dir}')
 
 

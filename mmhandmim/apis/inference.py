@@ -173,8 +173,9 @@ def inference_mesh_model(model: nn.Module, img: Union[str, os.PathLike, np.ndarr
                          bboxes: Optional[Union[np.ndarray, Sequence]] = None,
                          hand_sides: Optional[Union[str, bool, Sequence]] = None,
                          cam_K: Optional[Union[np.ndarray, Sequence]] = None,
-                         batch_size: int = 32) -> List[Dict[str, Any]]:
-    """Estimate a hand mesh in each box of one image.
+                         batch_size: int = 32,
+                         detector: Any = None) -> List[Dict[str, Any]]:
+    """Estimate a hand mesh in each box of one image (or in each hand a detector finds).
 
     Args:
         model (nn.Module): from :func:`init_mesh_model` (uses ``model.cfg``'s test
@@ -189,6 +190,11 @@ def inference_mesh_model(model: nn.Module, img: Union[str, os.PathLike, np.ndarr
         cam_K (np.ndarray or Sequence, optional): (3, 3) intrinsics of the original image;
             None: :func:`default_intrinsics`.
         batch_size (int): crops per forward pass.
+        detector (HandDetector or bool, optional): with ``bboxes=None``, find the hands and
+            their sides with this :class:`~mmhandmim.apis.hand_detection.HandDetector`
+            (True: a default one, built and closed here; reuse one over many images) instead
+            of taking the whole image as one hand; ``hand_sides`` still overrides the
+            detected sides. Each result then has ``detection_score`` (handedness score).
 
     Returns:
         List[Dict[str, Any]]: one dict per box, in box order, everything in the original
@@ -219,6 +225,13 @@ def inference_mesh_model(model: nn.Module, img: Union[str, os.PathLike, np.ndarr
         raise InferenceInputError(f'batch_size must be >= 1, got {batch_size}')
     image, path = load_image(img)
     H, W = image.shape[:2]
+    scores = None
+    if bboxes is None and detector is not None and detector is not False:
+        found = _detect(detector, image)
+        bboxes = np.array([h.bbox for h in found], np.float64).reshape(-1, 4)
+        scores = [h.score for h in found]
+        if hand_sides is None:
+            hand_sides = [h.side for h in found]
     boxes = check_bboxes(bboxes, (H, W))
     sides = check_hand_sides(hand_sides, len(boxes))
     K = default_intrinsics((H, W)) if cam_K is None else check_cam_K(cam_K)
@@ -247,4 +260,19 @@ def inference_mesh_model(model: nn.Module, img: Union[str, os.PathLike, np.ndarr
             hand = _mirror_back(hand, W)
         hand.update(bbox=box.astype(np.float32), hand_side=side, cam_K=K.copy())
         hands.append(hand)
+    for hand, score in zip(hands, scores or ()):
+        hand['detection_score'] = float(score)
     return hands
+
+
+def _detect(detector, image):
+    """Hands of ``image`` from a HandDetector, or from a default one when ``detector`` is
+    True (built and closed here)."""
+    if detector is True:
+        from .hand_detection import HandDetector
+        with HandDetector() as det:
+            return det(image)
+    if not callable(detector):
+        raise InferenceInputError(f'detector must be a HandDetector (or True for a default '
+                                  f'one), got {type(detector).__name__}')
+    return detector(image)

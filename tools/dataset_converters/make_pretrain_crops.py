@@ -45,52 +45,15 @@ sources.json. A non-empty ``--out-dir`` is refused unless ``--overwrite``, which
 only the files this tool writes (after the sources were read successfully), and never when a
 source image lies in ``--out-dir/images`` (it would delete the inputs).
 
-Images without annotations: use a hand detector
------------------------------------------------
-This tool never downloads models. To add images nobody annotated, run any hand detector
-you installed yourself and write its boxes into an ``--image-list`` file (``# README:``
-block below, ready to paste).
-
-# README: pre-training crops from your own images (hand detector)
-#
-# `make_pretrain_crops.py` crops hands from boxes it is given; it never downloads a model.
-# For images without hand annotations, run a hand detector you install and download
-# yourself, and write one line per detected hand into a list file:
-#
-#     relative/path/to/image.jpg x0 y0 x1 y1 [l|r]
-#
-# (pixels, top-left and bottom-right; `l` marks a left hand, which is mirrored to a right
-# hand; no side = kept as is; no box = the whole image). E.g. with MMDetection 3.x and the
-# RTMDet-nano hand detector whose config ships with mmpose
-# (`mmpose/.mim/demo/mmdetection_cfg/rtmdet_nano_320-8xb32_hand.py`) and whose checkpoint
-# (`rtmdet_nano_8xb32-300e_hand-267f9c8f.pth`, linked from mmpose's RTMPose page) you
-# downloaded:
-#
-#     import glob, os
-#     from mmdet.apis import inference_detector, init_detector
-#     model = init_detector('rtmdet_nano_320-8xb32_hand.py',
-#                           'rtmdet_nano_8xb32-300e_hand-267f9c8f.pth', device='cuda:0')
-#     with open('my_hands.txt', 'w') as out:
-#         for path in sorted(glob.glob('my_images/**/*.jpg', recursive=True)):
-#             pred = inference_detector(model, path).pred_instances
-#             for (x0, y0, x1, y1), score in zip(pred.bboxes.tolist(), pred.scores.tolist()):
-#                 if score >= 0.5:
-#                     # the path in double quotes: it may hold spaces
-#                     out.write(f'"{os.path.relpath(path, "my_images")}" '
-#                               f'{x0:.1f} {y0:.1f} {x1:.1f} {y1:.1f}\n')
-#
-# A hand detector does not tell left from right: if you know the side (e.g. from a
-# whole-body pose model's left/right hand keypoints), append ` l` or ` r`. Then:
-#
-#     python tools/dataset_converters/make_pretrain_crops.py --out-dir data/handmim_crops \
-#         --coco-wholebody data/coco/annotations/coco_wholebody_train_v1.0.json \
-#                          data/coco/train2017 \
-#         --freihand data/FreiHAND_pub_v2 --ho3d data/HO3D_v2 \
-#         --youtube3d data/youtube3d/youtube_train.json data/youtube3d \
-#         --image-list my_hands.txt my_images --workers 4
-#
-# It prints a per-source summary and writes data/handmim_crops/{images/,list.txt,
-# sources.json,origins.tsv}; configs/handmim_vit-*.py train on list.txt as is.
+Images without annotations: detect the hands
+--------------------------------------------
+The paper crops COCO 2017 train/unlabeled images around the hands MediaPipe finds.
+``tools/dataset_converters/detect_hands.py IMAGE_DIR --out-list hands.txt`` does that
+(``make install-detect``; resumable, drops counted per reason) and writes the
+``--image-list`` format read here: ``--image-list hands.txt IMAGE_DIR``. Any other detector
+works too: write its boxes as lines ``path x0 y0 x1 y1 [l|r]`` (pixels; ``l`` = a left hand,
+mirrored to a right one; a path with spaces in double quotes). This tool never downloads a
+model. The paper's whole mix, step by step: docs/data_preparation.md.
 """
 import argparse
 import datetime

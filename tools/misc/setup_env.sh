@@ -26,6 +26,12 @@ echo "setup_env: installing the locked stack (requirements/lock.txt)"
 "${PIP[@]}" --no-deps -r requirements/lock.txt
 "${PIP[@]}" --no-deps -r requirements/nodeps.txt
 "${PIP[@]}" --no-deps --no-build-isolation -e .
+# the optional hand detector: in this (development/CI) environment so its tests run;
+# SETUP_DETECT=0 skips it (the rest of the package never imports it)
+if [ "${SETUP_DETECT:-1}" != 0 ]; then
+    echo "setup_env: installing the optional hand detector (requirements/detect.txt)"
+    "${PIP[@]}" --no-deps -r requirements/detect.txt
+fi
 
 if ! "$VENV/bin/python" -c 'import cv2' 2>/dev/null; then
     echo "setup_env: OpenCV cannot load; installing Debian's libgl1 libglib2.0-0"
