@@ -102,7 +102,7 @@ def seconds_per_image(ds, images):
 
 def step_flops_per_image(config, scope, data_root):
     """FLOPs of one training step (forward + backward) per image, counted on CPU, batch 1."""
-    from torch.utils.flop_counter import FlopCounterMode
+    from gpu_check_parts import flop_counter  # counts CPU fused attention too, as gpu_check
     registry = __import__(f'{scope}.registry', fromlist=['MODELS']).MODELS
     cfg, ds = build_dataset(config, scope, data_root)
     if scope == 'mmpose':
@@ -115,8 +115,7 @@ def step_flops_per_image(config, scope, data_root):
     model.train()
     collate = default_collate if scope == 'mmpretrain' else pseudo_collate  # as the configs
     data = model.data_preprocessor(collate([ds[0]]), True)
-    counter = FlopCounterMode(display=False)
-    with counter:
+    with flop_counter() as counter:
         losses = model(**data, mode='loss')
         sum(v for k, v in losses.items() if k.startswith('loss')).backward()
     return counter.get_total_flops()

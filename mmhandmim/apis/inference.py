@@ -269,9 +269,8 @@ def _detect(detector, image):
     """Hands of ``image`` from a HandDetector, or from a default one when ``detector`` is
     True (built and closed here)."""
     if detector is True:
-        from .hand_detection import HandDetector
-        with HandDetector() as det:
-            return det(image)
+        from .hand_detection import detect_hands
+        return detect_hands(image)
     if not callable(detector):
         raise InferenceInputError(f'detector must be a HandDetector (or True for a default '
                                   f'one), got {type(detector).__name__}')

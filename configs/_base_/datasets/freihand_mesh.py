@@ -24,7 +24,7 @@ train_dataloader = dict(
     # per GPU: 8 GPUs x 16 = the paper's fine-tuning batch of 128 (auto_scale_lr's base).
     # 10 workers (a GPU's share of a typical node, less the main process) feed ~3,500
     # images/s (2.8 ms per image per core, benchmarks/bench_data_pipeline.py): enough for
-    # ViT-B/L at 40 % MFU of an H100 (~3,800 / 1,100); ViT-S (~14,700) waits on data, but
+    # ViT-B/L at 40 % MFU of an H100 (~3,700 / 1,100); ViT-S (~13,500) waits on data, but
     # the whole 100 epochs are ~10 core-hours (about 6 minutes of a 96-core node).
     batch_size=16, num_workers=10, persistent_workers=True, pin_memory=True, drop_last=True,
     sampler=dict(type='DefaultSampler', shuffle=True),

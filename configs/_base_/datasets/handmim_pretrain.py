@@ -12,7 +12,7 @@ train_pipeline = [
     # image per core instead of ~6.6); the warps and colour/blur/solarize run batched on the GPU
     # in HandViewDataPreprocessor (same parameters, the same views up to the warp's rounding:
     # tests/test_selfsup/test_device_augment.py). With the views made on the CPU a ViT-S GPU
-    # would need ~30 cores. On CPU-only runs set device_augment=False (and the
+    # would need ~28 cores. On CPU-only runs set device_augment=False (and the
     # algorithm_keys below to ['view_geometry']): the CPU path is faster there.
     dict(type='HandMultiView', num_views=2, view_size=224, patch_size=16,
          crop_scale=(0.08, 1.0), rotation=(0., 150.), random_rotation_sign=True,
@@ -25,7 +25,7 @@ train_pipeline = [
 train_dataloader = dict(
     batch_size=128,  # per GPU: 8 GPUs x 128 = the paper's 1024
     # with the views made on the GPU a worker prepares ~590 images/s (1.7 ms per image per
-    # core): ViT-S at 40 % MFU of an H100 (~4,600 images/s) needs ~8 workers, ViT-B ~3, ViT-L
+    # core): ViT-S at 40 % MFU of an H100 (~4,300 images/s) needs ~8 workers, ViT-B ~3, ViT-L
     # 1 (benchmarks/bench_data_pipeline.py); 10 leaves the main process a core of 12
     num_workers=10,
     persistent_workers=True,

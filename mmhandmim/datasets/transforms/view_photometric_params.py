@@ -12,7 +12,8 @@ import numpy as np
 
 #: colour-jitter ops in torchvision's numbering (the ids in ``order``)
 JITTER_OPS = ('brightness', 'contrast', 'saturation', 'hue')
-#: columns of a ``view_photometric`` row; ``models/selfsup/view_augment.py`` reads the same
+#: columns of a ``view_photometric`` row (the one definition; ``models/selfsup/view_augment.py``
+#: imports it)
 PHOTOMETRIC_FIELDS = ('jitter', 'op0', 'op1', 'op2', 'op3', 'brightness', 'contrast',
                       'saturation', 'hue_shift', 'grayscale', 'blur_sigma', 'solarize',
                       'border_value', 'interpolation', 'border_mode')

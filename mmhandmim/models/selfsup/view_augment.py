@@ -17,19 +17,20 @@ from typing import Sequence, Union
 import torch
 import torch.nn.functional as F
 
+from ...datasets.transforms.view_photometric_params import (BORDER_MODE_CODES,
+                                                             INTERPOLATION_CODES, JITTER_OPS,
+                                                             PHOTOMETRIC_FIELDS)
 from ...structures import invert_affine
 from ...utils.errors import ConfigError
 
-#: columns of ``view_photometric`` (one row per view); the data side writes the same layout
-#: (``datasets/transforms/view_photometric_params.py``, checked equal by the tests)
-PHOTOMETRIC_FIELDS = ('jitter', 'op0', 'op1', 'op2', 'op3', 'brightness', 'contrast',
-                      'saturation', 'hue_shift', 'grayscale', 'blur_sigma', 'solarize',
-                      'border_value', 'interpolation', 'border_mode')
+# the layout of ``view_photometric`` rows is the data side's (one owner); here its readings
 COL = {name: i for i, name in enumerate(PHOTOMETRIC_FIELDS)}
-#: codes of the ``interpolation`` and ``border_mode`` columns
-INTERPOLATIONS = ('nearest', 'bilinear', 'bicubic')
-BORDER_MODES = ('constant', 'replicate')
-BRIGHTNESS, CONTRAST, SATURATION, HUE = range(4)  # op ids in ``op0..op3`` (-1: none)
+#: names of the ``interpolation`` and ``border_mode`` column codes
+INTERPOLATIONS = tuple(sorted(INTERPOLATION_CODES, key=INTERPOLATION_CODES.get))
+BORDER_MODES = tuple(sorted(BORDER_MODE_CODES, key=BORDER_MODE_CODES.get))
+#: op ids in ``op0..op3`` (-1: none)
+BRIGHTNESS, CONTRAST, SATURATION, HUE = (JITTER_OPS.index(n) for n in
+                                         ('brightness', 'contrast', 'saturation', 'hue'))
 
 
 # --- geometry -----------------------------------------------------------------------------
