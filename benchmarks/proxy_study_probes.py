@@ -4,9 +4,11 @@
   of the teacher backbone) of the evaluation-style crops to root-relative 3D joints (mm) and 2D
   keypoints in the crop (px); the ridge strength is picked on a held-out fifth of the training
   split. Lower error = more pose information that a linear map can read. A second 3D column
-  reads the class token and all patch tokens (not their mean). Fine-tuned backbones are probed
-  too: they show what the probe can find in features that do carry the pose for the head.
-* **Does the class-token latent turn with the image?** Crops are rotated by theta about their
+  reads the class token and all patch tokens (not their mean). Each probe is first run on the
+  backbones of fine-tunings from scratch and on random ViTs: a probe that does not rank the
+  fine-tuned features (which do carry the pose for the head) clearly above random ones cannot
+  tell pre-trained features apart either, and is not read (``proxy_study_regime``).
+* **Does the class-token latent turn with the image?** (a diagnostic of L_pose, not a ranking) Crops are rotated by theta about their
   centre (the view geometry ``[R(theta) | 0]`` of ``view_geometry.py``) and the teacher's
   bottleneck ``z`` (the 128 pseudo points L_pose aligns) compared with the unrotated one:
   ``equivariance`` = |align(z_theta, G) - z_0| / |z_0| (0 if the points turn with the image,
@@ -22,6 +24,9 @@ import torch
 import torch.nn.functional as F
 
 ANGLES = (30.0, 60.0, 90.0, 150.0)
+#: the ranking probes (errors; lower = more pose information a linear map can read); each is
+#: read on pre-trained features only after it ranked fine-tuned backbones above random ones
+PROBE_KEYS = ('probe_3d_mm', 'probe_3d_all_tokens_mm', 'probe_2d_px')
 RIDGE = (1e-2, 1e-1, 1.0, 10.0, 100.0, 1e3, 1e4, 1e5)
 
 
@@ -155,13 +160,17 @@ def rotation_probe(model, x):
 
 def run_probes(work, pre_records, seeds, data_root, ft_config, pre_config, train_version,
                finetuned=()):
-    """Probe every pre-trained teacher and a randomly initialised ViT per seed.
+    """Probe every pre-trained teacher, a randomly initialised ViT per seed and the backbones
+    of fine-tunings from scratch.
 
     The ridge maps are fit on the training images of ``train_version``, a cluttered-background
     version like the evaluation images: fit on the green screen, they met a background domain
-    gap at evaluation and did worse than predicting the mean pose (the study's first run).
-    ``finetuned``: ``(label, seed, checkpoint)`` of fine-tuned estimators whose backbones are
-    probed as well.
+    gap at evaluation and did worse than predicting the mean pose (the first study).
+    ``ft_config``: a fine-tuning config of the study (its test pipeline makes the crops);
+    ``pre_config``: a pre-training config of the same architecture (random and fine-tuned
+    backbones are built from it). ``finetuned``: ``(seed, checkpoint)`` of fine-tuned
+    estimators, probed as ``'fine-tuned from scratch'``: the features known to carry the pose,
+    against which each probe is validated (``proxy_study_regime.probe_checks``).
     """
     import logging
 
@@ -173,10 +182,10 @@ def run_probes(work, pre_records, seeds, data_root, ft_config, pre_config, train
         tr = load_split(ft_config, data_root, 'training', train_version)
         ev = load_split(ft_config, data_root, 'evaluation')
     # (label, seed, config, pre-training checkpoint, fine-tuned checkpoint)
-    entries = [(r.get('tag', r['variant']), r['seed'], r['config'], r['checkpoint'], None)
-               for r in pre_records]
-    entries += [('random init', s, pre_config, None, None) for s in seeds]
-    entries += [(label, s, pre_config, None, ckpt) for label, s, ckpt in finetuned]
+    entries = [('random init', s, pre_config, None, None) for s in seeds]
+    entries += [('fine-tuned from scratch', s, pre_config, None, ckpt) for s, ckpt in finetuned]
+    entries += [(r['variant'], r['seed'], r['config'], r['checkpoint'], None)
+                for r in pre_records]
     out = []
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         for variant, seed, config, ckpt, finetuned_ckpt in entries:

@@ -9,6 +9,7 @@ import math
 from collections import deque
 from typing import TYPE_CHECKING, Optional, Union
 
+import torch
 from mmengine.hooks import Hook
 from mmpretrain.registry import HOOKS
 from torch import nn
@@ -77,7 +78,7 @@ class PoseCollapseMonitorHook(Hook):
         if not outputs or key not in outputs or not model.loss_weights.get('pose'):
             return
         ln_k = math.log(model.projection_head.out_dim)
-        gap = float(outputs[key]) / model.loss_weights['pose'] - ln_k
+        gap = float(torch.as_tensor(outputs[key]).detach()) / model.loss_weights['pose'] - ln_k
         self._gaps.append(gap)
         runner.message_hub.update_scalar('train/pose_lnk_gap', gap)
         share = getattr(model, 'last_image_share', None)
