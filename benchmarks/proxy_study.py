@@ -60,6 +60,8 @@ VARIANTS = {
     'ibot': 'configs/handmim/ibot_vit-s.py',
 }
 NUM_BLOCKS = 4  # the demo ViT's depth
+#: init of a frozen-backbone run on the backbone of the same seed's fine-tuning from scratch
+FINETUNED = 'finetuned-scratch'
 #: configs/mesh/vit-s_pymaf_freihand_scratch.py's initialisation of a ViT from scratch
 SCRATCH_INIT = ("[dict(type='TruncNormal', layer='Linear', std=.02), "
                 "dict(type='Constant', layer='LayerNorm', val=1., bias=0.)]")
@@ -231,20 +233,24 @@ def run(cmd, log_path, threads, device):
 
 
 def last_epoch_losses(log_path):
-    """Mean of each logged ``loss_*`` / ``pose_lnk_gap`` over the last epoch's log lines (the
-    last line alone is one batch: noisier than the seed spread)."""
+    """Mean of each logged ``loss_*`` / ``pose_*`` over the last epoch's log lines (the last
+    line alone is one batch: noisier than the seed spread). A resumed run appends to the log
+    and repeats the epoch it was interrupted in: lines from before the resume that the resumed
+    run logs again are dropped."""
     lines = []
     with open(log_path) as f:
         for line in f:
-            m = re.search(r'Epoch\(train\) \[(\d+)\]', line)
+            m = re.search(r'Epoch\(train\) \[(\d+)\]\[ *(\d+)/', line)
             if m:
-                lines.append((int(m.group(1)), dict(
+                at = (int(m.group(1)), int(m.group(2)))
+                lines = [r for r in lines if r[0] < at]  # a resume went back in time
+                lines.append((at, dict(
                     (k, float(v)) for k, v in re.findall(r'((?:loss_\w+|pose_\w+)): ([-\d.e]+)',
                                                          line))))
     if not lines:
         raise RuntimeError(f'{log_path}: no training log lines')
-    last = lines[-1][0]
-    rows = [r for e, r in lines if e == last]
+    last = lines[-1][0][0]
+    rows = [r for (e, _), r in lines if e == last]
     return {k: sum(r[k] for r in rows) / len(rows) for k in rows[0]}
 
 
@@ -391,8 +397,12 @@ class Study:
             return rec
         wd = osp.join(self.work, 'runs', name)
         os.makedirs(wd, exist_ok=True)
-        init = None if init_name == 'scratch' else self.cached(
-            f'pretrain_{init_name}_s{seed}')['backbone']
+        if init_name == 'scratch':
+            init = None
+        elif init_name == FINETUNED:  # the backbone of the same seed's full fine-tuning
+            init = self.cached(f'scratch_k0_s{seed}')['checkpoint']
+        else:
+            init = self.cached(f'pretrain_{init_name}_s{seed}')['backbone']
         cfg = finetune_config(self.work, name, init, seed, self.p, self.workers, frozen)
         t = time.time()
         log(f'fine-tune {name}: start')
@@ -440,6 +450,9 @@ class Study:
         comp += [('comparisons', self.finetune, v, s, k) for s in seeds
                  for k in self.p['frozen'] for v in ('handmim', 'ibot', 'scratch')
                  if not (v == 'scratch' and k == n)]
+        # the frozen-backbone fine-tuning is itself a probe (a trained head on frozen features):
+        # validated like the ridge probes, on backbones known to carry the pose
+        comp += [('comparisons', self.finetune, FINETUNED, s, n) for s in seeds]
         return regime_jobs, comp
 
     def print_plan(self, regime_jobs, comp):

@@ -22,6 +22,7 @@ INIT_LABEL = {
     'no-pose': 'HandMIM without L_pose',
     'no-patch': 'HandMIM without L_patch',
     'no-recon': 'HandMIM without L_recon',
+    'finetuned-scratch': 'backbone of a fine-tuning from scratch',
 }
 BASELINE_LABEL = {'constant': 'constant hand (zero pose), one for every image',
                   'mean_pose': 'training-set mean pose, one for every image'}
@@ -102,10 +103,26 @@ def partial_table(ft, ks, metric, num_blocks):
     return lines
 
 
+def head_probe_lines(ft, metrics, num_blocks):
+    """The frozen-backbone fine-tuning (k = all blocks) read as a probe: it must rank the
+    frozen backbone of a fine-tuning from scratch clearly above a frozen random ViT."""
+    out = []
+    for m in metrics:
+        fin = values(ft, 'finetuned-scratch', num_blocks, m)
+        rnd = values(ft, 'scratch', num_blocks, m)
+        if fin and rnd:
+            c = clearly_lower(fin, rnd)
+            out.append(f'* Probe validation of the frozen-backbone fine-tuning (k = {num_blocks}), '
+                       f'{LABELS[m]}: {"PASS" if c["ok"] else "FAIL"}: fine-tuned backbone '
+                       f'{mean_std(fin, 2)} vs random ViT {mean_std(rnd, 2)} '
+                       f'({c["ratio"]:.3f}x).')
+    return out + ([''] if out else [])
+
+
 def probe_table(probes):
     from proxy_study_probes import PROBE_KEYS
     names = dict(probe_3d_mm='3D probe (mm)', probe_3d_all_tokens_mm='3D probe, all tokens (mm)',
-                 probe_2d_px='2D probe (px)')
+                 probe_2d_px='2D probe (px)', probe_2d_all_tokens_px='2D probe, all tokens (px)')
     val = probes.get('validation', {})
     lines = ['| features | ' + ' | '.join(names[k] for k in PROBE_KEYS) +
              ' | latent equivariance | latent invariance | between images |',
@@ -118,8 +135,8 @@ def probe_table(probes):
         cells += [mean_std([r[k] for r in rows], 3) for k in (
             'equivariance', 'invariance', 'between_images')]
         lines.append(f'| {INIT_LABEL.get(variant, variant)} | ' + ' | '.join(cells) + ' |')
-    lines.append(f'| predicting the mean pose | {probes["mean_pose_3d_mm"]:.2f} | '
-                 f'{probes["mean_pose_3d_mm"]:.2f} | {probes["mean_pose_2d_px"]:.2f} | | | |')
+    m3, m2 = probes['mean_pose_3d_mm'], probes['mean_pose_2d_px']
+    lines.append(f'| predicting the mean pose | {m3:.2f} | {m3:.2f} | {m2:.2f} | {m2:.2f} | | | |')
     lines += ['', 'Probe validation (does it rank fine-tuned backbones clearly above random '
               'ones?): ' + '; '.join(
                   f'{names[k]} {"PASS" if v["ok"] else "FAIL"} ({v["better"]:.2f} vs '
@@ -250,6 +267,7 @@ def write_report(work, preset, args, records, probes, checks, baselines, num_blo
         for m in shown:
             lines += [f'### Fig. 7: partial fine-tuning, first k blocks frozen ({LABELS[m]})',
                       '', *partial_table(ft, ks, m, num_blocks), '']
+        lines += head_probe_lines(ft, shown, num_blocks)
         plot_partial(ft, ks, shown[0], osp.join(work, 'partial_finetune.png'))
         lines += ['Trivial baselines on the same split: ' + '; '.join(
             f'{BASELINE_LABEL[n]}: ' + ', '.join(f'{LABELS[m]} {s[m]:.2f}' for m in shown)

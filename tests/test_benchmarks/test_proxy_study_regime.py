@@ -91,7 +91,8 @@ def test_report_marks_a_failed_regime_and_keeps_baselines_in_tables(tmp_path, re
                                 ('ibot', 0, 15.5, 88.0), ('handmim', 0, 15.5, 80.0 + s),
                                 ('no-pose', 0, 15.5, 88.0), ('no-patch', 0, 15.5, 88.0),
                                 ('no-recon', 0, 15.5, 88.0), ('handmim', 2, 15.6, 95.0),
-                                ('ibot', 2, 15.6, 96.0), ('scratch', 2, 15.9, 100.0)):
+                                ('ibot', 2, 15.6, 96.0), ('scratch', 2, 15.9, 100.0),
+                                ('finetuned-scratch', 4, 16.3, 92.0)):
             ft.append(dict(name=f'{init}_k{k}_s{s}', init=init, frozen=k, seed=s,
                            metrics=_metrics(pa + 0.01 * s, mp + 0.1 * s), seconds=60.0))
     pre = [dict(name=f'pretrain_{v}_s{s}', variant=v, seed=s, seconds=60.0,
@@ -119,6 +120,9 @@ def test_report_marks_a_failed_regime_and_keeps_baselines_in_tables(tmp_path, re
     # the verdicts are read on the metric that passed: HandMIM's 80-82 mm vs scratch's 90
     assert 'Tables 1/3, MPJPE (mm): HandMIM vs from scratch: clearly better' in text
     assert 'HandMIM vs iBOT: clearly better' in text
+    # the frozen-backbone fine-tuning validated as a probe: 92 mm on a fine-tuned backbone vs
+    # 107 mm on a random one passes on MPJPE; on PA-MPJPE (16.3 vs 16.4) it would not
+    assert 'frozen-backbone fine-tuning (k = 4), MPJPE (mm): PASS' in text
     saved = json.loads((tmp_path / 'results.json').read_text())
     assert saved['checks']['readable'] == ['mpjpe']
 
@@ -140,9 +144,28 @@ def test_study_refuses_a_work_dir_of_other_settings_and_a_missing_gpu(tmp_path, 
     assert 'n_unlabeled' in err and 'new --work-dir' in err
     # regime runs first, then the comparisons: every initialisation, 3 seeds
     regime_jobs, comp = other.plan()
-    assert len(regime_jobs) == 9 and len(comp) == 12 + 15 + 9 + 6
+    assert len(regime_jobs) == 9 and len(comp) == 12 + 15 + 9 + 6 + 3
     if not torch.cuda.is_available():
         gpu = proxy_study.Study(proxy_study.parse_args(['--work-dir', work, '--preset', 'gpu']))
         with pytest.raises(SystemExit) as exc:
             gpu.main()
         assert exc.value.code == 2 and 'no GPU' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('d', [20, 80])  # primal (d < n) and dual (d > n) branches
+def test_ridge_fit_equals_ridge_with_an_unpenalised_intercept(d):
+    import torch
+
+    from proxy_study_probes import ridge_fit
+    g = torch.Generator().manual_seed(d)
+    a = torch.randn(50, d, generator=g, dtype=torch.float64) + 3.0
+    t = a[:, :3] * 2.0 - 1.0 + 0.1 * torch.randn(50, 3, generator=g, dtype=torch.float64)
+    q = torch.randn(7, d, generator=g, dtype=torch.float64)
+    lam = 0.7
+    # the reference: a ones column whose weight is not penalised
+    x = torch.cat([a, torch.ones(50, 1, dtype=a.dtype)], 1)
+    eye = torch.eye(d + 1, dtype=a.dtype)
+    eye[-1, -1] = 0
+    w = torch.linalg.solve(x.T @ x + lam * eye, x.T @ t)
+    ref = torch.cat([q, torch.ones(7, 1, dtype=q.dtype)], 1) @ w
+    assert torch.allclose(ridge_fit(a, t, lam)(q), ref, atol=1e-9)
